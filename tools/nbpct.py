@@ -1,0 +1,37 @@
+"""Round-trip notebooks and 'percent' scripts, an authoring aid: `nbpct.py to-py NB.ipynb` / `nbpct.py to-nb FILE.py NB.ipynb`.
+In the script, `# %%` opens a code cell and `# %% [markdown]` a markdown cell whose lines are written with a leading `# `."""
+import json, sys
+from pathlib import Path
+
+def nb2pct(nb_path):
+    "Notebook -> percent text"
+    out = []
+    for c in json.loads(Path(nb_path).read_text())['cells']:
+        src = ''.join(c['source'])
+        if c['cell_type'] == 'markdown': out.append('# %% [markdown]\n' + '\n'.join(('# '+l).rstrip() for l in src.split('\n')))
+        else: out.append('# %%\n' + src)
+    return '\n\n'.join(out) + '\n'
+
+def pct2nb(text):
+    "Percent text -> notebook dict"
+    cells, cur = [], None
+    for line in text.split('\n'):
+        if line.startswith('# %%'):
+            if cur: cells.append(cur)
+            cur = {'type': 'markdown' if '[markdown]' in line else 'code', 'lines': []}
+        elif cur is not None: cur['lines'].append(line[2:] if cur['type']=='markdown' and line.startswith('# ') else ('' if cur['type']=='markdown' and line=='#' else line))
+    if cur: cells.append(cur)
+    nb_cells = []
+    for c in cells:
+        src = '\n'.join(c['lines']).strip('\n')
+        cell = {'cell_type': c['type'], 'metadata': {}, 'source': src.splitlines(keepends=True)}
+        if c['type'] == 'code': cell.update(execution_count=None, outputs=[])
+        nb_cells.append(cell)
+    return {'cells': nb_cells, 'metadata': {'kernelspec': {'display_name': 'python3', 'language': 'python', 'name': 'python3'}},
+            'nbformat': 4, 'nbformat_minor': 5}
+
+if __name__ == '__main__':
+    cmd, *args = sys.argv[1:]
+    if cmd == 'to-py': print(nb2pct(args[0]), end='')
+    elif cmd == 'to-nb': Path(args[1]).write_text(json.dumps(pct2nb(Path(args[0]).read_text()), indent=1) + '\n')
+    else: sys.exit(__doc__)
