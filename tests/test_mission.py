@@ -2,11 +2,11 @@
 import warnings
 import torch
 from fastai.vision.all import resnet50, set_seed
-from bissl_fast.all import *
+from bissl_fast.all import BilevelLearner, bissl_learner, digits_dls
 
 def test_mission_line():
     set_seed(0)
-    dls = digits_dls(bs=16, pretext_bs=8, size=8, n_labeled_per_class=2, device='cpu')  # one downstream batch per epoch
+    dls = digits_dls(bs=16, pretext_bs=2, size=8, n_labeled_per_class=2, valid_frac=0.05, device='cpu')  # 1 batch an epoch
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter('always')
         learn = bissl_learner(dls, resnet50)

@@ -1,18 +1,24 @@
-"The repository is in step: the library is what `nbdev_export` makes of the notebooks, notebooks are clean."
-import subprocess, sys
+"""The repository is in step: the library is what `nbdev_export` makes of the notebooks, notebooks are clean, README is rendered.
+The checks run on a temporary copy, so they never rewrite files that other test workers are importing."""
+import shutil, subprocess, sys, tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
-def _snapshot(*dirs):
-    return {p: p.read_bytes() for d in dirs for p in sorted((ROOT/d).rglob('*')) if p.is_file() and '__pycache__' not in p.parts}
+def _files(root, d):
+    return {p.relative_to(root): p.read_bytes() for p in sorted((root/d).rglob('*')) if p.is_file() and '__pycache__' not in p.parts}
 
-def _changed(cmd, *dirs):
-    before = _snapshot(*dirs)
-    subprocess.run([str(BIN/cmd)], cwd=ROOT, check=True, capture_output=True)
-    after = _snapshot(*dirs)
-    return sorted(str(p.relative_to(ROOT)) for p in set(before)|set(after) if before.get(p) != after.get(p))
+def _changed(cmd, d):
+    "Files under `d` that `cmd` changes, run in a copy of the repository"
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for n in ('settings.ini', 'pyproject.toml'): shutil.copy(ROOT/n, tmp/n)
+        for n in ('nbs', 'bissl_fast'): shutil.copytree(ROOT/n, tmp/n, ignore=shutil.ignore_patterns('__pycache__', '.ipynb_checkpoints', 'models'))
+        before = _files(tmp, d)
+        subprocess.run([str(BIN/cmd)], cwd=tmp, check=True, capture_output=True)
+        after = _files(tmp, d)
+    return sorted(str(p) for p in set(before)|set(after) if before.get(p) != after.get(p))
 
 def test_library_matches_notebooks():
     assert _changed('nbdev_export', 'bissl_fast') == [], 'run nbdev_export and commit bissl_fast/ with the notebooks'
