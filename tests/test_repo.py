@@ -21,10 +21,12 @@ def _changed(cmd, d):
     return sorted(str(p) for p in set(before)|set(after) if before.get(p) != after.get(p))
 
 def test_library_matches_notebooks():
-    assert _changed('nbdev_export', 'bissl_fast') == [], 'run nbdev_export and commit bissl_fast/ with the notebooks'
+    changed = _changed('nbdev_export', 'bissl_fast')
+    assert not changed, f'run nbdev_export and commit bissl_fast/ with the notebooks: {changed}'
 
 def test_notebooks_are_clean():
-    assert _changed('nbdev_clean', 'nbs') == [], 'run nbdev_clean and commit the cleaned notebooks'
+    changed = _changed('nbdev_clean', 'nbs')
+    assert not changed, f'run nbdev_clean and commit the cleaned notebooks: {changed}'
 
 def test_readme_matches_index():
     r = subprocess.run([sys.executable, 'tools/make_readme.py', '--check'], cwd=ROOT, capture_output=True, text=True)
