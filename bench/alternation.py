@@ -1,0 +1,60 @@
+"""Seconds per BiSSL alternation (N_L lower steps + N_U upper steps) of `bissl_learner`, next to BISSL.md's reference figures.
+
+GPU (the reference setting): python bench/alternation.py --device cuda --archs resnet18 resnet50
+CPU smoke run:               python bench/alternation.py --size 16 --pretext-bs 8 --bs 8 --lower-steps 2 --upper-steps 2
+Synthetic images (random uint8), so it measures speed only."""
+import argparse, time, warnings
+import torch
+from fastai.vision.all import set_seed, resnet18, resnet50
+from bissl_fast.all import BilevelDataLoaders, bissl_learner, tiny_cnn
+
+REF = {'resnet18': (0.040, 0.90), 'resnet50': (0.097, 2.76)}  # BISSL.md: reference lower / upper step on one H100, fp32
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--archs', nargs='+', default=['resnet18'])
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--size', type=int, default=96)
+    p.add_argument('--pretext-bs', type=int, default=256, help='images per view')
+    p.add_argument('--bs', type=int, default=256, help='downstream batch')
+    p.add_argument('--lower-steps', type=int, default=20)
+    p.add_argument('--upper-steps', type=int, default=8)
+    p.add_argument('--cg-iters', type=int, default=5)
+    p.add_argument('--alternations', type=int, default=2, help='timed, after one warm-up alternation')
+    p.add_argument('--bf16', action='store_true')
+    a = p.parse_args()
+    warnings.filterwarnings('ignore')
+    set_seed(0)
+    n = max(a.pretext_bs, a.bs)*a.upper_steps
+    x = torch.randint(0, 256, (n, 3, a.size, a.size), dtype=torch.uint8)
+    y = torch.arange(n) % 10
+    dls = BilevelDataLoaders.from_tensors(x, x, y, x[:a.bs], y[:a.bs], size=a.size, bs=a.bs, pretext_bs=a.pretext_bs, device=a.device)
+    print(f'device {a.device} ({torch.cuda.get_device_name() if a.device == "cuda" else "CPU"}), torch {torch.__version__}, '
+          f'{a.size} px, 2x{a.pretext_bs} pretext views, {a.bs} downstream, N_L={a.lower_steps}, N_U={a.upper_steps}, '
+          f'CG {a.cg_iters} iters, {"bf16" if a.bf16 else "fp32"}\n')
+    print('| arch | lower step s | upper step s | alternation s | upper/lower | reference alternation s |')
+    print('| --- | --- | --- | --- | --- | --- |')
+    for arch in a.archs:
+        learn = bissl_learner(dls, dict(resnet18=resnet18, resnet50=resnet50, tiny_cnn=tiny_cnn)[arch], lower_steps=a.lower_steps,
+                              upper_steps=a.upper_steps, cg_iters=a.cg_iters, head_warmup=0)
+        if a.bf16: learn.to_bf16()
+        cb, sync = learn.bilevel, (torch.cuda.synchronize if a.device == 'cuda' else (lambda: None))
+        times = {'lower': 0., 'n': 0}
+        stage = cb.lower_stage
+        def timed_stage():
+            sync(); t = time.perf_counter(); stage(); sync()
+            times['lower'] += time.perf_counter() - t; times['n'] += 1
+        cb.lower_stage = timed_stage
+        with learn.no_bar(), learn.no_logging():
+            learn.fit_bilevel(alternations=1)                       # warm-up
+            times.update(lower=0., n=0); sync(); t = time.perf_counter()
+            learn.fit_bilevel(alternations=a.alternations)
+            sync(); total = time.perf_counter() - t
+        alt = total/a.alternations  # includes one small validation batch per epoch
+        lower_step = times['lower']/times['n']/max(a.lower_steps, 1)
+        upper_step = (alt - times['lower']/times['n'])/a.upper_steps
+        ref = REF.get(arch)
+        ref_alt = f'{a.lower_steps*ref[0] + a.upper_steps*ref[1]:.2f}' if ref else '–'
+        print(f'| {arch} | {lower_step:.3f} | {upper_step:.3f} | {alt:.2f} | {upper_step/lower_step:.1f}x | {ref_alt} |')
+
+if __name__ == '__main__': main()
