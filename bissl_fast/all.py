@@ -5,11 +5,12 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/07_all.ipynb #07746f71
+# %% ../nbs/07_all.ipynb #92300964
 from fastai.vision.all import *
 from .data import *
 from .datasets import *
 from .pretext import *
 from .hypergrad import *
 from .learner import *
+from .compare import *
 __all__ = [o for o in dir() if not o.startswith('_')]  # everything imported above, fastai's names included

@@ -1,0 +1,67 @@
+"The `bissl_fast` command from a shell: help, each stage on the embedded digits at tiny settings, and `compare` resuming."
+import json, os, subprocess, sys, time
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXE = Path(sys.executable).parent/'bissl_fast'
+CMD = [str(EXE)] if EXE.exists() else [sys.executable, '-m', 'bissl_fast.cli']
+ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
+TINY = ['--data', 'digits', '--arch', 'tiny_cnn', '--size', '16', '--pretext_bs', '64']
+TINY_BISSL = ['--lower_steps', '2', '--upper_steps', '2', '--cg_iters', '2', '--head_warmup', '1']
+
+def bissl(*args, timeout=300, check=True):
+    r = subprocess.run([*CMD, *map(str, args)], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout)
+    if check: assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r
+
+def test_help_lists_the_stages():
+    r = bissl('--help')
+    for s in ('pretrain', 'bilevel', 'finetune', 'compare'): assert f'\n  {s} ' in r.stdout, r.stdout
+    r = bissl('compare', '--help')
+    for o in ('--data', '--out', '--arch', '--seeds', '--device', '--alternations', '(default: '): assert o in r.stdout, o
+    r = subprocess.run([sys.executable, '-m', 'bissl_fast.cli', 'bilevel', '--help'], env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0 and 'usage: bissl_fast bilevel' in r.stdout, r.stdout + r.stderr
+
+def test_bad_options_fail_clearly(tmp_path):
+    r = bissl('pretrain', '--data', tmp_path/'nope', check=False)
+    assert r.returncode == 2 and 'is not' in r.stderr, r.stderr
+    r = bissl('bilevel', *TINY, '--out', tmp_path, check=False)
+    assert r.returncode == 2 and 'bissl_fast pretrain' in r.stderr, r.stderr
+
+def test_stages_one_by_one(tmp_path):
+    out = ['--out', tmp_path]
+    r = bissl('pretrain', *TINY, *out, '--epochs', 1)
+    assert 'k-NN accuracy' in r.stdout and 'epoch' in r.stdout  # the progress table
+    for f in ('pretext.pth', 'pretext_model.pth', 'pretext_log.csv', 'pretext.json'): assert (tmp_path/f).exists(), f
+    bissl('bilevel', *TINY, *out, '--alternations', 2, *TINY_BISSL)
+    for f in ('bissl.pth', 'bissl_log.csv', 'bissl.json'): assert (tmp_path/f).exists(), f
+    assert json.loads((tmp_path/'bissl.json').read_text())['alternations_done'] == 2
+    r = bissl('finetune', *TINY, *out, '--backbone', 'bissl', '--epochs', 1, '--seeds', 0, 1)
+    assert 'accuracy' in r.stdout
+    for s in (0, 1):
+        res = json.loads((tmp_path/'finetune'/f'bissl_seed{s}.json').read_text())
+        assert 0 <= res['acc'] <= 1 and len(res['history']) == 2
+    # `compare` with the same settings reuses these stages and seeds
+    r = bissl('compare', *TINY, *out, '--pretext_epochs', 1, '--alternations', 2, *TINY_BISSL, '--ft_epochs', 1, '--seeds', 0, 1)
+    assert 'pretext_ckpt' not in ''.join(os.listdir(tmp_path)) and (tmp_path/'finetune'/'baseline_seed1.json').exists()
+    assert '| BiSSL: pretext → BiSSL → fine-tune |' in r.stdout, r.stdout
+
+def test_compare_resumes_after_a_kill(tmp_path):
+    args = ['compare', *TINY, '--out', tmp_path, '--pretext_epochs', 2, '--alternations', 2, *TINY_BISSL, '--ft_epochs', 1,
+            '--seeds', 0, 1]
+    p = subprocess.Popen([*CMD, *map(str, args)], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        t0 = time.time()
+        while not (tmp_path/'finetune'/'baseline_seed0.json').exists() and p.poll() is None and time.time()-t0 < 240: time.sleep(0.2)
+    finally: p.kill(); p.wait()
+    assert (tmp_path/'pretext.json').exists() and not (tmp_path/'results.md').exists()
+    pre = (tmp_path/'pretext.json').stat().st_mtime
+    r = bissl(*args)
+    assert (tmp_path/'pretext.json').stat().st_mtime == pre, 'the finished pretext stage must not run again'
+    assert '| baseline: pretext → fine-tune |' in r.stdout and '| BiSSL: pretext → BiSSL → fine-tune |' in r.stdout, r.stdout
+    for f in ('results.md', 'results.csv', 'finetune.png', 'finetune_history.csv', 'bissl.pth'): assert (tmp_path/f).exists(), f
+    assert not [f for f in tmp_path.rglob('*') if f.name.endswith('.tmp')]
+    # a third run reads everything back: no training, the same table
+    r2 = bissl(*args)
+    assert 'train_loss' not in r2.stdout and r2.stdout.strip().endswith(r.stdout.strip().splitlines()[-1])
