@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['presets', 'commands', 'CLIError', 'get_dls_fn', 'cli_pretrain', 'cli_bilevel', 'cli_finetune', 'cli_compare', 'main']
 
-# %% ../nbs/06_cli.ipynb #5c637a72
+# %% ../nbs/06_cli.ipynb #1c5f64fd
 import sys, inspect, warnings
 from contextlib import redirect_stdout
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)  # from an import in fastai
@@ -16,7 +16,7 @@ from .datasets import digits_dls, fashion_mnist_dls
 from .compare import *
 from .compare import _name
 
-# %% ../nbs/06_cli.ipynb #9461a6c8
+# %% ../nbs/06_cli.ipynb #787667fe
 presets = dict(digits=dict(arch='tiny_cnn', size=16, bs=12, pretext_bs=128, labels=10),
                fashion_mnist=dict(arch='resnet18', size=32, bs=64, pretext_bs=256, labels=100),
                folder=dict(arch='resnet18', size=96, bs=64, pretext_bs=128, labels=None))
@@ -40,7 +40,7 @@ def get_dls_fn(data='digits', size=None, bs=None, pretext_bs=None, labels=None, 
     return partial(BilevelDataLoaders.from_folders, path=Path(data).resolve(), pretext=unlabeled, valid=valid, size=size,
                    bs=bs, pretext_bs=pretext_bs, num_workers=workers, device=device)
 
-# %% ../nbs/06_cli.ipynb #ac6b36b9
+# %% ../nbs/06_cli.ipynb #850a18b1
 def _data_opts(
     data:Param("'digits', 'fashion_mnist', or a folder with train/ and valid/ class subfolders", str)='digits',
     out:Param('run folder for every output (default: runs/<data name>)', str)=None,
@@ -86,7 +86,7 @@ def _setup(kwargs):
     out = Path(ifnone(out, Path('runs')/Path(o['data']).name))
     return dls_fn,_name(dls_fn),arch,pretext,out
 
-# %% ../nbs/06_cli.ipynb #febd7f75
+# %% ../nbs/06_cli.ipynb #ce2d334e
 def _src_cfg(file): return load_json(file)['cfg'] if Path(file).exists() else str(file)
 
 @delegates(_data_opts)
@@ -122,20 +122,21 @@ def cli_bilevel(
 @delegates(_data_opts)
 @delegates(_ft_opts, keep=True)
 def cli_finetune(
-    backbone:Param("'bissl' (<out>/bissl.pth), 'pretext' (<out>/pretext.pth) or a backbone .pth file", str)='bissl',
+    backbone:Param("'bissl' (<out>/bissl.pth), 'pretext' (<out>/pretext.pth), 'random' (no pretext) or a backbone .pth file", str)='bissl',
     epochs:Param('fine-tuning epochs on the whole net', int)=30,
     lr:Param('learning rate (SGD with momentum)', float)=0.1,
     **kwargs):
     "Stage 3: fine-tune a backbone with a new linear head, for each seed -> finetune/<backbone>_seed<s>.json"
     fkw = _take(kwargs, _ft_opts); seeds = fkw.pop('seeds')
     dls_fn,data,arch,pretext,out = _setup(kwargs)
-    if backbone in ('bissl', 'pretext'):
+    if backbone == 'random': file,src,nm = None,'random init','scratch'
+    elif backbone in ('bissl', 'pretext'):
         file,src,nm = out/f'{backbone}.pth',_src_cfg(out/f'{backbone}.json'),'bissl' if backbone == 'bissl' else 'baseline'
     else: file,src,nm = Path(backbone),str(backbone),Path(backbone).stem
-    if not file.exists(): raise CLIError(f'no backbone at {file}: run the stage that makes it first')
+    if file is not None and not file.exists(): raise CLIError(f'no backbone at {file}: run the stage that makes it first')
     accs = [finetune(dls_fn, file, epochs, lr, seed=s, arch=arch, out=out, name=f'finetune/{nm}_seed{s}',
                      tag=dict(data=data, src=src), **fkw)['acc'] for s in seeds]
-    print(f'fine-tuned {file}: accuracy {np.mean(accs):.4f} ± {np.std(accs, ddof=1) if len(accs)>1 else 0:.4f} over seeds {list(seeds)}')
+    print(f'fine-tuned {ifnone(file, "a random init")}: accuracy {np.mean(accs):.4f} ± {np.std(accs, ddof=1) if len(accs)>1 else 0:.4f} over seeds {list(seeds)}')
     return accs
 
 @delegates(_data_opts)
@@ -150,6 +151,7 @@ def cli_compare(
     ft_epochs:Param('stage 3: fine-tuning epochs', int)=30,
     ft_lr:Param('stage 3: fine-tuning learning rate', float)=0.1,
     matched:Param("add a baseline whose stage 1 runs as many pretext steps as stage 1 + BiSSL's lower level", store_true)=False,
+    scratch:Param('add the no-pretext reference: fine-tune a randomly initialised backbone, same protocol and seeds', store_true)=False,
     **kwargs):
     "The study: one pretext stage, then baseline (fine-tune) vs BiSSL (BiSSL + fine-tune), same seeds -> results.md/.csv, finetune.png"
     bkw,fkw = _take(kwargs, _bissl_opts),_take(kwargs, _ft_opts)
@@ -158,9 +160,9 @@ def cli_compare(
     return compare(dls_fn, arch, pretext, out=out, seeds=seeds, pretext_epochs=pretext_epochs, pretext_lr=pretext_lr,
                    alternations=alternations, bissl_lr=bissl_lr, lower_lr=lower_lr, head_warmup=hw, ft_epochs=ft_epochs,
                    ft_lr=ft_lr, freeze_epochs=fkw['freeze_epochs'], ft_method=fkw['method'], lr_mult=fkw['lr_mult'], bissl_kwargs=bkw,
-                   matched=matched)
+                   matched=matched, scratch=scratch)
 
-# %% ../nbs/06_cli.ipynb #2b7f2f9f
+# %% ../nbs/06_cli.ipynb #346908b2
 commands = dict(pretrain=cli_pretrain, bilevel=cli_bilevel, finetune=cli_finetune, compare=cli_compare)
 
 def _usage():
@@ -188,6 +190,6 @@ def main(argv=None):
     except KeyboardInterrupt: print(f'\nbissl_fast {name}: interrupted; the same command resumes', file=sys.stderr); return 130
     return 0
 
-# %% ../nbs/06_cli.ipynb #f77ad377
+# %% ../nbs/06_cli.ipynb #27695462
 #| eval: false
 if __name__ == '__main__': sys.exit(main())
