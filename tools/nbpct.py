@@ -1,5 +1,6 @@
 """Round-trip notebooks and 'percent' scripts, an authoring aid: `nbpct.py to-py NB.ipynb` / `nbpct.py to-nb FILE.py NB.ipynb`.
-In the script, `# %%` opens a code cell and `# %% [markdown]` a markdown cell whose lines are written with a leading `# `."""
+In the script, `# %%` opens a code cell, `# %% [raw]` a raw cell (e.g. `skip_exec` front matter) and `# %% [markdown]`
+a markdown cell whose lines are written with a leading `# `."""
 import json, sys
 from pathlib import Path
 
@@ -9,7 +10,7 @@ def nb2pct(nb_path):
     for c in json.loads(Path(nb_path).read_text())['cells']:
         src = ''.join(c['source'])
         if c['cell_type'] == 'markdown': out.append('# %% [markdown]\n' + '\n'.join(('# '+l).rstrip() for l in src.split('\n')))
-        else: out.append('# %%\n' + src)
+        else: out.append(('# %% [raw]\n' if c['cell_type'] == 'raw' else '# %%\n') + src)
     return '\n\n'.join(out) + '\n'
 
 def pct2nb(text):
@@ -18,7 +19,7 @@ def pct2nb(text):
     for line in text.split('\n'):
         if line.startswith('# %%'):
             if cur: cells.append(cur)
-            cur = {'type': 'markdown' if '[markdown]' in line else 'code', 'lines': []}
+            cur = {'type': 'markdown' if '[markdown]' in line else 'raw' if '[raw]' in line else 'code', 'lines': []}
         elif cur is not None: cur['lines'].append(line[2:] if cur['type']=='markdown' and line.startswith('# ') else ('' if cur['type']=='markdown' and line=='#' else line))
     if cur: cells.append(cur)
     nb_cells = []
