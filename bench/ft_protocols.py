@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from fastai.learner import defaults
 from fastai.callback.progress import ProgressCallback
-from bissl_fast.cli import get_dls_fn
+from bissl_fast.cli import get_dls_fn, presets
 from bissl_fast.compare import finetune
 
 def main():
@@ -31,7 +31,7 @@ def main():
     warnings.filterwarnings('ignore')
     defaults.callbacks = [c for c in defaults.callbacks if c is not ProgressCallback]  # the table only
     out,dls_fn = Path(a.out),get_dls_fn(a.data, size=a.size, device=a.device)
-    arch = a.arch or ('tiny_cnn' if a.data == 'digits' else 'resnet18')
+    arch = a.arch or presets.get(a.data, presets['folder'])['arch']
     bbs = [b.split('=', 1) for b in a.backbones]
     for _,f in bbs:
         if not (out/f).exists(): raise SystemExit(f'no backbone at {out/f}: run the study first')
