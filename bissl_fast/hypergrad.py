@@ -6,12 +6,12 @@
 __all__ = ['hvp_operator', 'preserved_buffers', 'solve_cg', 'solve_neumann', 'solve_minres', 'lanczos', 'lowrank_solve',
            'ij_matvec', 'implicit_grad', 'ImplicitSolver']
 
-# %% ../nbs/03_hypergrad.ipynb #74f89683
+# %% ../nbs/03_hypergrad.ipynb #ba82ded4
 import math, torch
 from contextlib import contextmanager
 from fastcore.basics import store_attr
 
-# %% ../nbs/03_hypergrad.ipynb #679f30d3
+# %% ../nbs/03_hypergrad.ipynb #06d48b67
 def hvp_operator(loss, params):
     "Callable `mv(vecs)` -> H·vecs, H the Hessian of `loss` w.r.t. `params`; the first-order graph is built once, here"
     params = tuple(params)
@@ -26,7 +26,7 @@ def hvp_operator(loss, params):
                                    retain_graph=True, allow_unused=True, materialize_grads=True)
     return mv
 
-# %% ../nbs/03_hypergrad.ipynb #adf6d731
+# %% ../nbs/03_hypergrad.ipynb #0b445b02
 @contextmanager
 def preserved_buffers(*modules):
     "Run the block on copies of all buffers of `modules` (e.g. BN running stats); the originals are put back, untouched, on exit"
@@ -38,7 +38,7 @@ def preserved_buffers(*modules):
     finally:
         for m,k,b in slots: setattr(m, k, b)
 
-# %% ../nbs/03_hypergrad.ipynb #f786278f
+# %% ../nbs/03_hypergrad.ipynb #44f33264
 def _up(t):
     "`t` in a dtype of float32 precision at least"
     return t if t.dtype in (torch.float32, torch.float64) else t.float()
@@ -96,7 +96,7 @@ def _neg_curv(on_negative, pAp, k):
         '(the Hessian has eigenvalues below -(lam+damping)); raise `damping`.')
     return on_negative == 'stop' or bool((pAp == 0).any())
 
-# %% ../nbs/03_hypergrad.ipynb #6c5aff51
+# %% ../nbs/03_hypergrad.ipynb #08c0ec7c
 _on_neg = ('stop', 'raise', 'continue')
 
 def _cg(matvec, b, iters=5, tol=None, x0=None, Ax0=None, layerwise=False, on_negative='stop', info=None):
@@ -140,12 +140,12 @@ def _cg(matvec, b, iters=5, tol=None, x0=None, Ax0=None, layerwise=False, on_neg
     _fill(info, residuals=res, iters=n, converged=bool(res[-1] == 0 or (tol is not None and res[-1] <= tol)), negative_curvature=neg)
     return tuple(t.to(d) for t,d in zip(x, dts)), Ax
 
-# %% ../nbs/03_hypergrad.ipynb #ceb46a36
+# %% ../nbs/03_hypergrad.ipynb #b23cf505
 def solve_cg(matvec, b, iters=5, tol=None, x0=None, layerwise=False, info=None, on_negative='stop'):
     "Solve `matvec(x) = b` (A symmetric positive definite) by conjugate gradient over all tensors of `b` jointly"
     return _cg(matvec, tuple(b), iters=iters, tol=tol, x0=x0, layerwise=layerwise, on_negative=on_negative, info=info)[0]
 
-# %% ../nbs/03_hypergrad.ipynb #80f08fb0
+# %% ../nbs/03_hypergrad.ipynb #fd643aee
 def solve_neumann(matvec, b, iters=5, alpha=1.0, info=None, tol=None, x0=None):
     "Truncated Neumann series x ≈ α Σ_{k=0}^{iters} (I − αA)^k b (Richardson iteration), `iters` matvecs"
     dts, solver = [t.dtype for t in b], 'solve_neumann'
@@ -162,7 +162,7 @@ def solve_neumann(matvec, b, iters=5, alpha=1.0, info=None, tol=None, x0=None):
     _fill(info, residuals=res, iters=n, converged=bool(res[-1] == 0 or (tol is not None and res[-1] <= tol)))
     return tuple(t.to(d) for t,d in zip(x, dts))
 
-# %% ../nbs/03_hypergrad.ipynb #826be1f0
+# %% ../nbs/03_hypergrad.ipynb #2a437ce3
 def solve_minres(matvec, b, iters=100, tol=None, info=None):
     "Solve `matvec(x) = b` for a symmetric, possibly indefinite operator by MINRES: least residual over the Krylov space"
     dts, solver = [t.dtype for t in b], 'solve_minres'
@@ -191,7 +191,7 @@ def solve_minres(matvec, b, iters=100, tol=None, info=None):
     _fill(info, residuals=res, iters=n, converged=bool(res[-1] == 0 or (tol is not None and res[-1] <= tol)))
     return tuple(t.to(d) for t,d in zip(x, dts))
 
-# %% ../nbs/03_hypergrad.ipynb #5affa26f
+# %% ../nbs/03_hypergrad.ipynb #2827991a
 def _flat(ts): return torch.cat([t.reshape(-1) for t in ts])
 def _unflat(v, like): return tuple(t.view_as(p) for t,p in zip(v.split([p.numel() for p in like]), like))
 
@@ -241,7 +241,7 @@ def lowrank_solve(alpha, U, b, on_negative='continue', eig_floor=1e-2, info=None
           outside=float((fb - U.T @ c).norm()/fb.norm()) if fb.norm() > 0 else 0.)
     return tuple(t.to(d) for t,d in zip(_unflat(x, b), dts))
 
-# %% ../nbs/03_hypergrad.ipynb #93d24bf1
+# %% ../nbs/03_hypergrad.ipynb #808107c9
 def ij_matvec(hvp, lam=1e-3, damping=10.):
     "The operator A(v) = v + H·v/(lam+damping) of the damped implicit Jacobian, from an HVP callable"
     c = lam + damping
@@ -251,7 +251,7 @@ def ij_matvec(hvp, lam=1e-3, damping=10.):
         return tuple(vi + hi.to(vi)/c for vi,hi in zip(v, hvp(v)))
     return A
 
-# %% ../nbs/03_hypergrad.ipynb #cf4d1c69
+# %% ../nbs/03_hypergrad.ipynb #2e172cca
 _solvers = ('lanczos', 'cg', 'minres', 'neumann', 'layerwise')
 _policies = dict(cg=('stop', 'raise', 'continue'), layerwise=('stop', 'raise', 'continue'), lanczos=('continue', 'abs', 'stop', 'raise'))
 
@@ -277,7 +277,7 @@ def implicit_grad(loss, params, v, lam=1e-3, damping=10., iters=5, tol=None, x0=
     A = ij_matvec(hvp_operator(loss, params), lam=lam, damping=damping)
     return _solve(solver, A, tuple(v), iters, tol, x0, info=info, on_negative=on_negative)[0]
 
-# %% ../nbs/03_hypergrad.ipynb #2cb91888
+# %% ../nbs/03_hypergrad.ipynb #4cd4dc6c
 class ImplicitSolver:
     "Solve (I + H/(lam+damping)) x = v for many `v` with one Hessian operator (one upper stage)"
     def __init__(self, loss, params, lam=1e-3, damping=10., iters=5, tol=None, solver='cg', warm_start=True, on_negative='stop',

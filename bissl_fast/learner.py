@@ -35,8 +35,8 @@ _STATS = ('lower_loss', 'reg', 'upper_imp', 'upper_cls', 'cg_res', 'cg_neg', 'al
 class BilevelCallback(Callback):
     "Run BiSSL: a lower stage at the start of each alternation, the implicit upper update on each downstream batch"
     order,run_valid = MixedPrecision.order+1,False
-    def __init__(self, lam=1e-3, damping=10., gamma=1., lower_steps=20, upper_steps=8, cg_iters=5, cg_tol=None,
-                 solver='cg', on_negative='stop', clip=10., lower_warmup=0.05, alternations=None):
+    def __init__(self, lam=1e-3, damping=10., gamma=1., lower_steps=20, upper_steps=8, solver='lanczos', lanczos_steps=10,
+                 cg_iters=5, cg_tol=None, on_negative='continue', eig_floor=1e-2, clip=10., lower_warmup=0.05, alternations=None):
         store_attr()
         self.active,self.isolver,self.n_lower,self.n_alt = True,None,0,0
 
@@ -142,8 +142,9 @@ def lower_stage(self:BilevelCallback):
     v1,v2 = self.dls.pretext_batch()
     with preserved_buffers(self.lower), torch.autocast(one_param(self.lower).device.type, enabled=False):
         loss = self.lower.pretext_loss(v1, v2)
-    self.isolver = ImplicitSolver(loss, self.theta_lower, lam=self.lam, damping=self.damping, iters=self.cg_iters,
-                                  tol=self.cg_tol, solver=self.solver, on_negative=self.on_negative)
+    iters = self.lanczos_steps if self.solver == 'lanczos' else self.cg_iters
+    self.isolver = ImplicitSolver(loss, self.theta_lower, lam=self.lam, damping=self.damping, iters=iters, tol=self.cg_tol,
+                                  solver=self.solver, on_negative=self.on_negative, eig_floor=self.eig_floor)
     self.n_alt += 1
     self.stats['alt_s'].append(time.perf_counter()-t0)
 
@@ -293,10 +294,10 @@ def _lower_model(arch, pretext, pretrained, n_in, small_stem, cut, pretext_kwarg
     return lower
 
 @delegates(BilevelLearner.__init__)
-def bissl_learner(dls, arch=None, pretext='simclr', pretrained=None, lam=1e-3, damping=10., cg_iters=5, lower_steps=20,
-                  upper_steps=8, gamma=1., head_warmup=None, metrics=accuracy, cbs=None, n_out=None, n_in=3,
-                  small_stem=None, cut=None, solver='cg', cg_tol=None, on_negative='stop', clip=10., pretext_kwargs=None,
-                  loss_func=None, opt_func=partial(SGD, mom=0.9), lr=0.03, wd=5e-4, **kwargs):
+def bissl_learner(dls, arch=None, pretext='simclr', pretrained=None, lam=1e-3, damping=10., lower_steps=20, upper_steps=8,
+                  gamma=1., solver='lanczos', lanczos_steps=10, cg_iters=5, cg_tol=None, on_negative='continue', eig_floor=1e-2,
+                  head_warmup=None, metrics=accuracy, cbs=None, n_out=None, n_in=3, small_stem=None, cut=None, clip=10.,
+                  pretext_kwargs=None, loss_func=None, opt_func=partial(SGD, mom=0.9), lr=0.03, wd=5e-4, **kwargs):
     "A `BilevelLearner` for BiSSL on `dls` with backbone `arch`, starting from `pretrained` (state, file or stage-1 learner)"
     if not hasattr(dls, 'pretext_batch'):
         raise TypeError(f'dls has no pretext loader: BiSSL needs a `BilevelDataLoaders`, got {type(dls).__name__}; '
@@ -307,7 +308,8 @@ def bissl_learner(dls, arch=None, pretext='simclr', pretrained=None, lam=1e-3, d
     if n_out is None: raise ValueError('`n_out` not given and not inferable from `dls.c`')
     model = BilevelModel(deepcopy(lower.backbone), nn.Linear(lower.backbone.nf, n_out), lower)
     cb = BilevelCallback(lam=lam, damping=damping, gamma=gamma, lower_steps=lower_steps, upper_steps=upper_steps,
-                         cg_iters=cg_iters, cg_tol=cg_tol, solver=solver, on_negative=on_negative, clip=clip)
+                         solver=solver, lanczos_steps=lanczos_steps, cg_iters=cg_iters, cg_tol=cg_tol, on_negative=on_negative,
+                         eig_floor=eig_floor, clip=clip)
     metrics = L(metrics) + [LowerAccuracy()] + [BilevelStat(n) for n in _STATS]
     return BilevelLearner(dls, model, loss_func=ifnone(loss_func, CrossEntropyLossFlat()), opt_func=opt_func, lr=lr,
                           wd=wd, splitter=bilevel_splitter, metrics=metrics, cbs=L(cb, GradientClip(clip))+L(cbs),
