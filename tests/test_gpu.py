@@ -189,7 +189,7 @@ def test_views_on_device():
     if DEVICE != 'cpu':  # the same augmentations on the GPU and on the CPU: the same distribution
         d = (stats[DEVICE]-stats['cpu']).abs().max().item()
         record(f'views on {DEVICE} vs CPU: largest difference of channel mean/std {d:.3f}')
-        assert d < 0.1, f'GPU views differ in distribution from CPU views: {stats}'
+        assert d < 0.15, f'GPU views differ in distribution from CPU views: {stats}'  # ~6 sigma of the sampling noise
 
 MEMORY_BUDGET_GIB = 72
 @needs_cuda
