@@ -143,7 +143,7 @@ def lower_step(self:BilevelCallback):
     with self._amp(): loss_p = lower.pretext_loss(v1, v2).float()
     reg = sum((p-q.detach()).float().pow(2).sum() for p,q in zip(self.theta_lower, self.theta_upper))*(self.lam/2)
     _check_finite(loss_p+reg, 'lower', f'lower step {self.n_lower}', 'lower_lr')
-    scaler.scale(loss_p+reg).backward()
+    with torch.autocast(one_param(lower).device.type, enabled=False): scaler.scale(loss_p+reg).backward()  # outside fastai's autocast
     probe = _StepProbe(opt)
     if scaler.is_enabled(): scaler.unscale_(probe)
     norm = nn.utils.clip_grad_norm_(self.learn.lower_params, self.clip)
@@ -167,10 +167,11 @@ def lower_stage(self:BilevelCallback):
     self.lower.train()
     for _ in range(self.lower_steps): self.lower_step()
     v1,v2 = self.dls.pretext_batch()
+    # the Hessian in fp32: its loss and its first-order graph (a backward under fastai's autocast would be cast too)
     with preserved_buffers(self.lower), torch.autocast(one_param(self.lower).device.type, enabled=False):
         loss = self.lower.pretext_loss(v1, v2)
-    self.isolver = ImplicitSolver(loss, self.theta_lower, lam=self.lam, damping=self.damping, iters=self.cg_iters,
-                                  tol=self.cg_tol, solver=self.solver, on_negative=self.on_negative)
+        self.isolver = ImplicitSolver(loss, self.theta_lower, lam=self.lam, damping=self.damping, iters=self.cg_iters,
+                                      tol=self.cg_tol, solver=self.solver, on_negative=self.on_negative)
     self.n_alt += 1
     self.stats['alt_s'].append(time.perf_counter()-t0)
 

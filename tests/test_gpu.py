@@ -11,6 +11,7 @@ import pytest, torch
 from fastai.vision.all import set_seed, resnet18, resnet50, Callback, SaveModelCallback, SchedNo
 from fastai.callback.channelslast import ChannelsLast
 from bissl_fast.all import BilevelDataLoaders, bissl_learner, digits_dls, tiny_cnn, pretext_learner, create_encoder
+from bissl_fast.learner import _STATS
 
 DEVICE = os.environ.get('BISSL_TEST_DEVICE') or ('cuda' if torch.cuda.is_available() else None)
 CUDA = DEVICE is not None and DEVICE.startswith('cuda')
@@ -77,7 +78,7 @@ def test_fp16_lower_overflow_is_skipped_never_applied(monkeypatch):
     learn.create_lower_opt()
     cb = learn.bilevel
     if not CUDA: monkeypatch.setattr(cb, '_amp_dtype', lambda: torch.float16)  # CPU autocast + a CPU GradScaler: the same code path
-    cb.total_lower,cb.lower_sched,cb.stats = 10,SchedNo(1e-3, 1e-3),{k:[] for k in ('lower_loss', 'reg')}
+    cb.total_lower,cb.lower_sched,cb.stats = 10,SchedNo(1e-3, 1e-3),{k:[] for k in _STATS}
     w = next(learn.lower_backbone.parameters())
     before,scale = params(learn.lower_model),cb.lower_scaler.get_scale()
     h = w.register_hook(lambda g: torch.full_like(g, float('inf')))
@@ -119,6 +120,23 @@ def test_upper_overflow_is_skipped_or_raises():
     with learn.no_bar(), learn.no_logging(): learn.fit_bilevel(alternations=2, cbs=inf)
     assert same(inf.before, inf.after), f'the overflowing upper step was applied (max change {max_diff(inf.before, inf.after):.3g})'
     assert all(torch.isfinite(p).all() for p in learn.upper_backbone.parameters())
+
+def test_hessian_graph_is_fp32_under_autocast():
+    "fastai's autocast is active around `BilevelCallback.before_batch`: the stage's Hessian must not be built in bf16/fp16"
+    dls = small_dls()
+    learn = bissl_learner(dls, ARCH, lower_steps=0, upper_steps=2, cg_iters=3, head_warmup=0)
+    cb = learn.bilevel
+    cb.stats = {k:[] for k in _STATS}
+    batch = dls.pretext_batch()
+    dls.pretext_batch = lambda: batch   # the same Hessian batch both times
+    v = [torch.randn_like(p) for p in learn.lower_backbone.parameters()]
+    def solve(dtype):
+        with torch.autocast(DEVICE.split(':')[0], dtype=dtype, enabled=dtype is not None): cb.lower_stage()
+        x = cb.isolver(v); cb.release()
+        return torch.cat([(t-vi).double().flatten() for t,vi in zip(x, v)])   # x - v: the Hessian's part of the solution
+    x32,xlow = solve(None),solve(torch.bfloat16)
+    rel = float((x32-xlow).norm()/x32.norm())
+    assert rel < 1e-3, f'the Hessian part of the implicit solve changes by {rel:.3g} (relative) when built under bf16 autocast'
 
 def _run(path, n_epoch, start_epoch=0, load=None, state=None):
     set_seed(42, reproducible=True)
