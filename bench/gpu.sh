@@ -27,7 +27,7 @@ B_TESTS=150          # GPU tests: 6 short fits, overflow checks, resume, bf16 HV
 B_HYPERGRAD=120      # one ResNet-50 upper stage (8 solves of 5 CG iterations) three ways, after warm-up
 B_ALTERNATION=90     # 1 warm-up + 1 timed alternation (20 lower + 8 upper steps) of ResNet-18, then ResNet-50
 B_PRETEXT=60         # 8 configurations (SimCLR/BYOL x ResNet-18/50 x fp32/bf16), 5 warm-up + 20 timed steps each
-B_STUDY=240          # what is left, at most this: a short study from 90 s, a longer one from 200 s; skipped under 90 s
+B_STUDY=240          # what is left, at most this: a short study from 90 s, a longer one from 220 s; skipped under 90 s
 RESERVE_S=8          # kept for summary.md
 set -uo pipefail     # no `set -e`: a failing part must not stop the others
 
@@ -46,6 +46,7 @@ done
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
+[[ -n $DATA && -d $DATA ]] && DATA=$(cd "$DATA" && pwd)
 cd "$ROOT"
 PY=${PYTHON:-python3}
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" MPLBACKEND=Agg PYTHONUNBUFFERED=1
@@ -62,6 +63,7 @@ if (( SMOKE )); then
   PRETEXT=(--device cpu --archs resnet18 --size 16 --bs 4 --steps 1 --warmup 0)
 else
   DEV=cuda; MODE='GPU'
+  export BISSL_TEST_DEVICE=cuda   # without CUDA the GPU tests fail loudly instead of skipping
   TESTS_K=()
   HYPERGRAD=(--device cuda --arch resnet50 --size 96 --bs 256 --reps 1)
   ALTERNATION=(--device cuda --archs resnet18 resnet50 --alternations 1)
@@ -89,8 +91,9 @@ part() {  # part NAME BUDGET OUTFILE CMD...: run CMD under `timeout`, its stdout
   esac
   log "$name: $st in ${dt}s"
   if (( rc != 0 )); then
-    { echo "--- $name: last lines of its error output ---"; tail -n 40 "$WORK/$name.err"; echo '---'; } >> "$OUT/log.txt"
-    { echo; echo "**$name $st**: the error output's tail is in log.txt"; } >> "$out"
+    local tailf="$WORK/$name.err"; [[ -s $tailf ]] || tailf=$out   # pytest reports failures on stdout
+    { echo "--- $name: last lines of its output ---"; tail -n 40 "$tailf"; echo '---'; } >> "$OUT/log.txt"
+    { echo; echo "**$name $st**: the tail of its output is in log.txt"; } >> "$out"
   fi
   STATUS+=("| $name | $st | $dt | $planned |")
 }
@@ -139,9 +142,12 @@ EOF
 find_data() {
   if (( SMOKE )); then fake_fashion_mnist "$WORK/fashion-mnist" && echo "$WORK/fashion-mnist"; return; fi
   local d
-  for d in "$DATA" data/fashion-mnist /usr/share/datasets/fashion-mnist; do
+  local d s
+  for d in "$DATA" "$ROOT/data/fashion-mnist" /usr/share/datasets/fashion-mnist; do
     [[ -n $d ]] || continue
-    if ls "$d"/train-images-idx3-ubyte* "$d"/t10k-labels-idx1-ubyte* >/dev/null 2>&1; then echo "$d"; return; fi
+    for s in "" /FashionMNIST/raw /raw; do   # the layouts `fashion_mnist_path` accepts
+      if ls "$d$s"/train-images-idx3-ubyte* "$d$s"/t10k-labels-idx1-ubyte* >/dev/null 2>&1; then echo "$d"; return; fi
+    done
   done
 }
 
@@ -151,12 +157,12 @@ study() {  # the study's settings follow the time it gets (its first argument); 
   if (( SMOKE )); then
     args+=(--arch tiny_cnn --size 16 --labels 2 --bs 8 --pretext_bs 16 --pretext_epochs 1 --alternations 2 --lower_steps 2
            --upper_steps 2 --cg_iters 2 --head_warmup 1 --ft_epochs 1 --freeze_epochs 1 --seeds 0 --scratch)
-  elif (( budget >= 200 )); then
-    args+=(--arch resnet18 --size 32 --labels 100 --bs 64 --pretext_bs 256 --pretext_epochs 4 --pretext_lr 3e-3 --alternations 30
-           --bissl_lr 0.03 --lower_lr 1e-3 --head_warmup 2 --ft_epochs 8 --ft_lr 0.1 --freeze_epochs 1 --lr_mult 10 --seeds 0 --scratch)
+  elif (( budget >= 220 )); then
+    args+=(--arch resnet18 --size 32 --labels 100 --bs 64 --pretext_bs 256 --pretext_epochs 3 --pretext_lr 3e-3 --alternations 20
+           --bissl_lr 0.03 --lower_lr 1e-3 --head_warmup 1 --ft_epochs 6 --ft_lr 0.1 --freeze_epochs 1 --lr_mult 10 --seeds 0 --scratch)
   else
-    args+=(--arch resnet18 --size 32 --labels 100 --bs 64 --pretext_bs 256 --pretext_epochs 2 --pretext_lr 3e-3 --alternations 12
-           --bissl_lr 0.03 --lower_lr 1e-3 --head_warmup 1 --ft_epochs 4 --ft_lr 0.1 --freeze_epochs 1 --lr_mult 10 --seeds 0)
+    args+=(--arch resnet18 --size 32 --labels 100 --bs 64 --pretext_bs 256 --pretext_epochs 1 --pretext_lr 3e-3 --alternations 8
+           --bissl_lr 0.03 --lower_lr 1e-3 --head_warmup 1 --ft_epochs 3 --ft_lr 0.1 --freeze_epochs 1 --lr_mult 10 --seeds 0)
   fi
   echo "Fashion-MNIST from \`$data\`, budget ${budget}s: \`bissl_fast compare ${args[*]}\`"; echo
   local t0=$SECONDS
@@ -166,6 +172,8 @@ study() {  # the study's settings follow the time it gets (its first argument); 
 }
 
 log "bench/gpu.sh, $MODE, output in $OUT, scratch in $WORK, python $PY"
+(( SMOKE )) || timeout 60 "$PY" -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' \
+  || log "WARNING: torch sees no CUDA device (or $PY cannot import torch): the GPU parts will fail"
 export -f env_info; export MODE ROOT PY DEV
 part env "$B_ENV" "$OUT/env.txt" bash -c env_info
 part tests "$B_TESTS" "$OUT/tests.txt" env BISSL_GPU_RECORD="$WORK/records.md" \

@@ -75,6 +75,7 @@ def test_fp16_lower_overflow_is_skipped_never_applied(monkeypatch):
     dls = small_dls()
     learn = bissl_learner(dls, ARCH, lower_steps=1, upper_steps=2, head_warmup=0)
     if CUDA: learn.to_fp16()
+    learn.model.to(DEVICE)   # outside `fit`, nothing moves it
     learn.create_lower_opt()
     cb = learn.bilevel
     if not CUDA: monkeypatch.setattr(cb, '_amp_dtype', lambda: torch.float16)  # CPU autocast + a CPU GradScaler: the same code path
@@ -125,6 +126,7 @@ def test_hessian_graph_is_fp32_under_autocast():
     "fastai's autocast is active around `BilevelCallback.before_batch`: the stage's Hessian must not be built in bf16/fp16"
     dls = small_dls()
     learn = bissl_learner(dls, ARCH, lower_steps=0, upper_steps=2, cg_iters=3, head_warmup=0)
+    learn.model.to(DEVICE)
     cb = learn.bilevel
     cb.stats = {k:[] for k in _STATS}
     batch = dls.pretext_batch()
