@@ -57,10 +57,11 @@ class BilevelCallback(Callback):
         return torch.autocast(dev, dtype=dt or torch.float32, enabled=dt is not None)
     @property
     def lower_scaler(self):
-        "The lower optimizer's `GradScaler`: enabled under fp16, a no-op otherwise"
+        "The lower optimizer's `GradScaler`: enabled under fp16 (with `to_fp16`'s settings), a no-op otherwise"
         on = self._amp_dtype() == torch.float16
         if getattr(self, '_scaler', None) is None or self._scaler.is_enabled() != on:
-            self._scaler = torch.amp.GradScaler(one_param(self.lower).device.type, enabled=on)
+            kw = getattr(getattr(self.learn, 'mixed_precision', None), 'kwargs', {}) if on else {}
+            self._scaler = torch.amp.GradScaler(one_param(self.lower).device.type, **{**kw, 'enabled': on})
         return self._scaler
 
     def before_fit(self):

@@ -53,7 +53,7 @@ def test_fit_bilevel_precision(precision, channels_last):
     dls = small_dls()
     learn = bissl_learner(dls, ARCH, lower_steps=3, upper_steps=2, cg_iters=3, head_warmup=0)
     if precision == 'bf16': learn.to_bf16()
-    if precision == 'fp16': learn.to_fp16()
+    if precision == 'fp16': learn.to_fp16(init_scale=2.**12)   # both levels' scalers: few overflow-skipped steps in so short a fit
     if channels_last: learn.add_cb(ChannelsLast())
     seen = spy_lower_dtypes(learn)
     theta_D0,theta_P0 = params(learn.upper_backbone),params(learn.lower_backbone)
@@ -61,7 +61,9 @@ def test_fit_bilevel_precision(precision, channels_last):
     assert learn.bilevel.n_alt == 2 and learn.bilevel.n_lower == 6
     want = AMP[precision] if CUDA else None   # fastai's autocast acts on CUDA only; on the CPU every precision is fp32
     assert set(seen) == {want or torch.float32}, f'lower steps ran in {set(seen)}, expected {want or torch.float32}'
-    assert learn.bilevel.lower_scaler.is_enabled() == (want == torch.float16)
+    scaler = learn.bilevel.lower_scaler
+    assert scaler.is_enabled() == (want == torch.float16)
+    if scaler.is_enabled(): assert scaler.get_scale() <= 2.**12, 'the lower scaler takes `to_fp16`\'s settings'
     for m,p0 in ((learn.upper_backbone, theta_D0), (learn.lower_backbone, theta_P0)):
         ps = list(m.parameters())
         assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in ps), 'weights must stay finite fp32'
