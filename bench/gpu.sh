@@ -51,6 +51,7 @@ cd "$ROOT"
 PY=${PYTHON:-python3}
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" MPLBACKEND=Agg PYTHONUNBUFFERED=1
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bissl_gpu.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
 START=$(date +%s); DEADLINE=$((START + TOTAL_S))
 : > "$OUT/log.txt"; STATUS=()
 
@@ -96,6 +97,7 @@ part() {  # part NAME BUDGET OUTFILE CMD...: run CMD under `timeout`, its stdout
     { echo; echo "**$name $st**: the tail of its output is in log.txt"; } >> "$out"
   fi
   STATUS+=("| $name | $st | $dt | $planned |")
+  summary
 }
 
 env_info() {
@@ -171,8 +173,29 @@ study() {  # the study's settings follow the time it gets (its first argument); 
   echo; echo "Wall time of the study, imports included: $((SECONDS - t0)) s."
 }
 
+summary() {  # summary.md from what there is so far: rewritten after every part, so that a killed run still leaves one
+  {
+    echo "# bissl_fast on a GPU: measured by \`bench/gpu.sh\`"; echo
+    grep -m1 '^date' "$OUT/env.txt" 2>/dev/null; echo
+    echo "Mode: $MODE. Device: $(grep -m1 '^GPU ' "$OUT/env.txt" 2>/dev/null || echo "$DEV") "
+    echo "Software: $(grep -m1 '^python' "$OUT/env.txt" 2>/dev/null | cut -d' ' -f1-2), $(grep -m1 '^torch ' "$OUT/env.txt" 2>/dev/null), $(grep -m1 '^CUDA' "$OUT/env.txt" 2>/dev/null | cut -d'|' -f1-2)"
+    echo; echo '## Parts'; echo
+    echo '| part | status | seconds | budget s |'; echo '| --- | --- | --- | --- |'
+    printf '%s\n' "${STATUS[@]}"
+    echo; echo "Total: $(( $(date +%s) - START )) s of $TOTAL_S s."
+    echo; echo '## GPU tests'; echo
+    grep -E '^(PASSED|FAILED|ERROR|SKIPPED)|^=+ .*(passed|failed|error|skipped)' "$OUT/tests.txt" 2>/dev/null | sed 's/^/    /'
+    echo; echo 'Measured by the tests:'; echo
+    cat "$WORK/records.md" 2>/dev/null || echo '(none recorded)'
+    for f in hypergrad alternation pretext study; do
+      echo; echo "## $f"; echo
+      cat "$OUT/$f.md" 2>/dev/null
+    done
+  } > "$OUT/summary.md"
+}
+
 log "bench/gpu.sh, $MODE, output in $OUT, scratch in $WORK, python $PY"
-(( SMOKE )) || timeout 60 "$PY" -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' \
+(( SMOKE )) || timeout 30 "$PY" -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' \
   || log "WARNING: torch sees no CUDA device (or $PY cannot import torch): the GPU parts will fail"
 export -f env_info; export MODE ROOT PY DEV
 part env "$B_ENV" "$OUT/env.txt" bash -c env_info
@@ -194,23 +217,5 @@ else
   part study "$SB" "$OUT/study.md" bash -c 'study "$@"' study "$SB" "$FM"
 fi
 
-{
-  echo "# bissl_fast on a GPU: measured by \`bench/gpu.sh\`"; echo
-  grep -m1 '^date' "$OUT/env.txt" 2>/dev/null; echo
-  echo "Mode: $MODE. Device: $(grep -m1 '^GPU ' "$OUT/env.txt" 2>/dev/null || echo "$DEV") "
-  echo "Software: $(grep -m1 '^python' "$OUT/env.txt" 2>/dev/null | cut -d' ' -f1-2), $(grep -m1 '^torch ' "$OUT/env.txt" 2>/dev/null), $(grep -m1 '^CUDA' "$OUT/env.txt" 2>/dev/null | cut -d'|' -f1-2)"
-  echo; echo '## Parts'; echo
-  echo '| part | status | seconds | budget s |'; echo '| --- | --- | --- | --- |'
-  printf '%s\n' "${STATUS[@]}"
-  echo; echo "Total: $(( $(date +%s) - START )) s of $TOTAL_S s."
-  echo; echo '## GPU tests'; echo
-  grep -E '^(PASSED|FAILED|ERROR|SKIPPED)|^=+ .*(passed|failed|error|skipped)' "$OUT/tests.txt" 2>/dev/null | sed 's/^/    /'
-  echo; echo 'Measured by the tests:'; echo
-  cat "$WORK/records.md" 2>/dev/null || echo '(none recorded)'
-  for f in hypergrad alternation pretext study; do
-    echo; echo "## $f"; echo
-    cat "$OUT/$f.md" 2>/dev/null
-  done
-} > "$OUT/summary.md"
+summary
 log "done: $(printf '%s\n' "${STATUS[@]}" | grep -vc '| ok |') part(s) not ok; summary in $OUT/summary.md"
-rm -rf "$WORK"
