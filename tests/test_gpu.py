@@ -32,9 +32,9 @@ def small_dls(seed=0, bs=32, pretext_bs=64):
     set_seed(seed, reproducible=True)
     return digits_dls(bs=bs, pretext_bs=pretext_bs, size=SIZE, n_labeled_per_class=10, device=DEVICE)
 
-def params(m): return [p.detach().clone() for p in m.parameters()]
-def same(a, b): return all(torch.equal(x, y) for x,y in zip(a, b))
-def max_diff(a, b): return max((x.float()-y.float()).abs().max().item() for x,y in zip(a, b))
+def params(m): return [p.detach().cpu().clone() for p in m.parameters()]
+def same(a, b): return all(torch.equal(x.detach().cpu(), y.detach().cpu()) for x,y in zip(a, b))   # a model may have moved since
+def max_diff(a, b): return max((x.detach().cpu().float()-y.detach().cpu().float()).abs().max().item() for x,y in zip(a, b))
 
 def spy_lower_dtypes(learn):
     "Record the dtype of the lower backbone's output during the lower steps"
