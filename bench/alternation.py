@@ -29,16 +29,18 @@ def main():
     x = torch.randint(0, 256, (n, 3, a.size, a.size), dtype=torch.uint8)
     y = torch.arange(n) % 10
     dls = BilevelDataLoaders.from_tensors(x, x, y, x[:a.bs], y[:a.bs], size=a.size, bs=a.bs, pretext_bs=a.pretext_bs, device=a.device)
-    print(f'device {a.device} ({torch.cuda.get_device_name() if a.device == "cuda" else "CPU"}), torch {torch.__version__}, '
+    print(f'device {a.device} ({torch.cuda.get_device_name(a.device) if a.device.startswith("cuda") else "CPU"}), torch {torch.__version__}, '
           f'{a.size} px, 2x{a.pretext_bs} pretext views, {a.bs} downstream, N_L={a.lower_steps}, N_U={a.upper_steps}, '
           f'CG {a.cg_iters} iters, {"bf16" if a.bf16 else "fp32"}\n')
-    print('| arch | lower step s | upper step s | alternation s | upper/lower | reference alternation s |')
-    print('| --- | --- | --- | --- | --- | --- |')
+    print('| arch | lower step s | upper step s | alternation s | upper/lower | reference alternation s | peak GiB |')
+    print('| --- | --- | --- | --- | --- | --- | --- |')
     for arch in a.archs:
         learn = bissl_learner(dls, dict(resnet18=resnet18, resnet50=resnet50, tiny_cnn=tiny_cnn)[arch], lower_steps=a.lower_steps,
                               upper_steps=a.upper_steps, cg_iters=a.cg_iters, head_warmup=0)
         if a.bf16: learn.to_bf16()
-        cb, sync = learn.bilevel, (torch.cuda.synchronize if a.device == 'cuda' else (lambda: None))
+        cuda = torch.device(a.device).type == 'cuda'
+        cb, sync = learn.bilevel, (torch.cuda.synchronize if cuda else (lambda: None))
+        if cuda: torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
         times = {'lower': 0., 'n': 0}
         stage = cb.lower_stage
         def timed_stage():
@@ -55,6 +57,8 @@ def main():
         upper_step = (alt - times['lower']/times['n'])/a.upper_steps
         ref = REF.get(arch)
         ref_alt = f'{a.lower_steps*ref[0] + a.upper_steps*ref[1]:.2f}' if ref else '–'
-        print(f'| {arch} | {lower_step:.3f} | {upper_step:.3f} | {alt:.2f} | {upper_step/lower_step:.1f}x | {ref_alt} |')
+        mem = f'{torch.cuda.max_memory_allocated()/2**30:.1f}' if cuda else '–'
+        print(f'| {arch} | {lower_step:.3f} | {upper_step:.3f} | {alt:.2f} | {upper_step/lower_step:.1f}x | {ref_alt} | {mem} |', flush=True)
+        del learn, cb, stage, timed_stage   # free this arch before the next one is measured
 
 if __name__ == '__main__': main()

@@ -46,11 +46,23 @@ class BilevelCallback(Callback):
     def theta_lower(self): return list(self.lower.backbone.parameters())
     @property
     def theta_upper(self): return list(_unwrap(self.learn.model).backbone.parameters())
-    def _amp(self):
-        "Autocast for the lower stage: bf16 if the learner trains in bf16"
+    def _amp_dtype(self):
+        "The dtype of the learner's `MixedPrecision` if the model is on CUDA (where fastai's autocast acts), else None"
         mp = getattr(self.learn, 'mixed_precision', None)
-        bf16 = mp is not None and mp.amp_mode == AMPMode.BF16 and one_param(self.lower).is_cuda
-        return torch.autocast('cuda', dtype=torch.bfloat16, enabled=bf16)
+        if mp is None or not one_param(self.lower).is_cuda: return None
+        return torch.bfloat16 if mp.amp_mode == AMPMode.BF16 else torch.float16
+    def _amp(self):
+        "Autocast for the lower stage, matching the upper one"
+        dt,dev = self._amp_dtype(),one_param(self.lower).device.type
+        return torch.autocast(dev, dtype=dt or torch.float32, enabled=dt is not None)
+    @property
+    def lower_scaler(self):
+        "The lower optimizer's `GradScaler`: enabled under fp16 (with `to_fp16`'s settings), a no-op otherwise"
+        on = self._amp_dtype() == torch.float16
+        if getattr(self, '_scaler', None) is None or self._scaler.is_enabled() != on:
+            kw = getattr(getattr(self.learn, 'mixed_precision', None), 'kwargs', {}) if on else {}
+            self._scaler = torch.amp.GradScaler(one_param(self.lower).device.type, **{**kw, 'enabled': on})
+        return self._scaler
 
     def before_fit(self):
         self.run = self.active
@@ -114,10 +126,17 @@ def _check_finite(loss, level, where, fix):
         raise FloatingPointError(f'the {level}-level loss is {loss.item()} at {where}; nothing was updated. '
                                  f'Lower the {level} learning rate (`{fix}`), or raise `damping`/clipping')
 
+class _StepProbe:
+    "Stand in for optimizer `opt` in a `GradScaler`, recording whether the scaler let the step through"
+    def __init__(self, opt): self.opt,self.stepped = opt,False
+    @property
+    def param_groups(self): return self.opt.param_groups
+    def step(self): self.opt.step(); self.stepped = True
+
 @patch
 def lower_step(self:BilevelCallback):
-    "One lower step: pretext loss + (λ/2)‖θ_P − θ_D‖², clipped, on the lower optimizer"
-    lower,opt = self.lower,self.learn.lower_opt
+    "One lower step: pretext loss + (λ/2)‖θ_P − θ_D‖², clipped, on the lower optimizer; False if fp16 overflow skipped it"
+    lower,opt,scaler = self.lower,self.learn.lower_opt,self.lower_scaler
     pct = min(1., self.n_lower/self.total_lower)
     opt.set_hyper('lr', self.lower_sched(pct))
     lower.set_progress(pct)
@@ -125,12 +144,21 @@ def lower_step(self:BilevelCallback):
     with self._amp(): loss_p = lower.pretext_loss(v1, v2).float()
     reg = sum((p-q.detach()).float().pow(2).sum() for p,q in zip(self.theta_lower, self.theta_upper))*(self.lam/2)
     _check_finite(loss_p+reg, 'lower', f'lower step {self.n_lower}', 'lower_lr')
-    (loss_p+reg).backward()
-    nn.utils.clip_grad_norm_(self.learn.lower_params, self.clip)
-    opt.step(); opt.zero_grad()
-    lower.after_step()
+    with torch.autocast(one_param(lower).device.type, enabled=False): scaler.scale(loss_p+reg).backward()  # outside fastai's autocast
+    probe = _StepProbe(opt)
+    if scaler.is_enabled(): scaler.unscale_(probe)
+    norm = nn.utils.clip_grad_norm_(self.learn.lower_params, self.clip)
+    if scaler.is_enabled(): scaler.step(probe); scaler.update()   # skips the step if a gradient overflowed
+    elif torch.isfinite(norm): probe.step()
+    else:
+        opt.zero_grad()
+        raise FloatingPointError(f'non-finite lower-level gradient at lower step {self.n_lower} (the loss was finite); nothing was '
+                                 'updated. Lower `lower_lr` or `clip`, or check the pretext model for NaN/Inf')
+    opt.zero_grad()
+    if probe.stepped: lower.after_step()
     self.n_lower += 1
     self.stats['lower_loss'].append(loss_p.detach()); self.stats['reg'].append(reg.detach())
+    return probe.stepped
 
 @patch
 def lower_stage(self:BilevelCallback):
@@ -140,11 +168,12 @@ def lower_stage(self:BilevelCallback):
     self.lower.train()
     for _ in range(self.lower_steps): self.lower_step()
     v1,v2 = self.dls.pretext_batch()
+    # the Hessian in fp32: its loss and its first-order graph (a backward under fastai's autocast would be cast too)
     with preserved_buffers(self.lower), torch.autocast(one_param(self.lower).device.type, enabled=False):
         loss = self.lower.pretext_loss(v1, v2)
-    iters = self.lanczos_steps if self.solver == 'lanczos' else self.cg_iters
-    self.isolver = ImplicitSolver(loss, self.theta_lower, lam=self.lam, damping=self.damping, iters=iters, tol=self.cg_tol,
-                                  solver=self.solver, on_negative=self.on_negative, eig_floor=self.eig_floor)
+        iters = self.lanczos_steps if self.solver == 'lanczos' else self.cg_iters
+        self.isolver = ImplicitSolver(loss, self.theta_lower, lam=self.lam, damping=self.damping, iters=iters, tol=self.cg_tol,
+                                      solver=self.solver, on_negative=self.on_negative, eig_floor=self.eig_floor)
     self.n_alt += 1
     self.stats['alt_s'].append(time.perf_counter()-t0)
 
@@ -182,8 +211,9 @@ def _rng_state(dls):
 def _set_rng_state(dls, s):
     dls.load_pretext_state(s['pretext'])  # first: replaying the pass consumes random numbers
     dls.train.rng.setstate(s['train'])
-    torch.set_rng_state(s['torch']); random.setstate(s['python']); np.random.set_state(s['numpy'])
-    if s['cuda'] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
+    torch.set_rng_state(s['torch'].cpu()); random.setstate(s['python']); np.random.set_state(s['numpy'])
+    if s['cuda'] is not None and torch.cuda.is_available():  # RNG states are CPU byte tensors, whatever `load`'s map_location
+        torch.cuda.set_rng_state_all([t.cpu() for t in s['cuda'][:torch.cuda.device_count()]])
 
 # %% ../nbs/04_learner.ipynb #cd91e5f0
 class BilevelLearner(Learner):
