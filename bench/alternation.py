@@ -1,7 +1,9 @@
 """Seconds per BiSSL alternation (N_L lower steps + N_U upper steps) of `bissl_learner`, next to BISSL.md's reference figures.
 
-GPU (the reference setting): python bench/alternation.py --device cuda --archs resnet18 resnet50
+GPU (the reference setting): python bench/alternation.py --device cuda --archs resnet18 resnet50 --solvers lanczos cg
 CPU smoke run:               python bench/alternation.py --size 16 --pretext-bs 8 --bs 8 --lower-steps 2 --upper-steps 2
+`--solvers lanczos cg` times the library's default implicit solver (Lanczos, `--lanczos-steps` HVPs per stage) next to CG
+(`--cg-iters` HVPs per upper step, on a graph built once per stage).
 Synthetic images (random uint8), so it measures speed only."""
 import argparse, time, warnings
 import torch
@@ -19,6 +21,8 @@ def main():
     p.add_argument('--bs', type=int, default=256, help='downstream batch')
     p.add_argument('--lower-steps', type=int, default=20)
     p.add_argument('--upper-steps', type=int, default=8)
+    p.add_argument('--solvers', nargs='+', default=['lanczos'], choices=['lanczos', 'cg', 'minres', 'neumann', 'layerwise'])
+    p.add_argument('--lanczos-steps', type=int, default=10)
     p.add_argument('--cg-iters', type=int, default=5)
     p.add_argument('--alternations', type=int, default=2, help='timed, after one warm-up alternation')
     p.add_argument('--bf16', action='store_true')
@@ -31,12 +35,12 @@ def main():
     dls = BilevelDataLoaders.from_tensors(x, x, y, x[:a.bs], y[:a.bs], size=a.size, bs=a.bs, pretext_bs=a.pretext_bs, device=a.device)
     print(f'device {a.device} ({torch.cuda.get_device_name(a.device) if a.device.startswith("cuda") else "CPU"}), torch {torch.__version__}, '
           f'{a.size} px, 2x{a.pretext_bs} pretext views, {a.bs} downstream, N_L={a.lower_steps}, N_U={a.upper_steps}, '
-          f'CG {a.cg_iters} iters, {"bf16" if a.bf16 else "fp32"}\n')
-    print('| arch | lower step s | upper step s | alternation s | upper/lower | reference alternation s | peak GiB |')
-    print('| --- | --- | --- | --- | --- | --- | --- |')
-    for arch in a.archs:
+          f'Lanczos {a.lanczos_steps} steps, CG {a.cg_iters} iterations, {"bf16" if a.bf16 else "fp32"}\n')
+    print('| arch | solver | lower step s | upper step s | alternation s | upper/lower | reference alternation s | peak GiB |')
+    print('| --- | --- | --- | --- | --- | --- | --- | --- |')
+    for arch, solver in [(r, s) for r in a.archs for s in a.solvers]:
         learn = bissl_learner(dls, dict(resnet18=resnet18, resnet50=resnet50, tiny_cnn=tiny_cnn)[arch], lower_steps=a.lower_steps,
-                              upper_steps=a.upper_steps, cg_iters=a.cg_iters, head_warmup=0)
+                              upper_steps=a.upper_steps, solver=solver, lanczos_steps=a.lanczos_steps, cg_iters=a.cg_iters, head_warmup=0)
         if a.bf16: learn.to_bf16()
         cuda = torch.device(a.device).type == 'cuda'
         cb, sync = learn.bilevel, (torch.cuda.synchronize if cuda else (lambda: None))
@@ -58,7 +62,7 @@ def main():
         ref = REF.get(arch)
         ref_alt = f'{a.lower_steps*ref[0] + a.upper_steps*ref[1]:.2f}' if ref else '–'
         mem = f'{torch.cuda.max_memory_allocated()/2**30:.1f}' if cuda else '–'
-        print(f'| {arch} | {lower_step:.3f} | {upper_step:.3f} | {alt:.2f} | {upper_step/lower_step:.1f}x | {ref_alt} | {mem} |', flush=True)
+        print(f'| {arch} | {solver} | {lower_step:.3f} | {upper_step:.3f} | {alt:.2f} | {upper_step/lower_step:.1f}x | {ref_alt} | {mem} |', flush=True)
         del learn, cb, stage, timed_stage   # free this arch before the next one is measured
 
 if __name__ == '__main__': main()

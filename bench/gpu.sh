@@ -14,19 +14,22 @@
 #   env.txt         date, nvidia-smi, Python/torch/CUDA/cuDNN/fastai versions, CPU and memory
 #   log.txt         timestamped progress, and the last lines of the error output of each part that failed or timed out
 #   tests.txt       `pytest -m gpu tests/test_gpu.py -v -rA` output
-#   hypergrad.md    bench/hypergrad.py: one upper stage, the reference procedure vs ours (ResNet-50, 96 px, 2x256)
+#   hypergrad.md    bench/hypergrad.py: one upper stage every way, the reference procedure vs ours (ResNet-50, 96 px, 2x256),
+#                   and the solvers' accuracy against a converged solve on SimCLR- and BYOL-pretrained ResNet-18s (32 px)
 #   alternation.md  bench/alternation.py: seconds per alternation, ResNet-18 and ResNet-50, next to the reference's
 #   pretext.md      bench/pretext.py: pretext images/s, fp32 vs bf16
 #   study.md        a short ResNet-18 Fashion-MNIST study (`bissl_fast compare`), sized to the time left
 #
 # Time budget per part, in seconds (each part runs under its own `timeout`, cut further to what is left of TOTAL_S; a part
 # that fails or times out is recorded and the next one runs):
-TOTAL_S=510          # the whole script: 8.5 minutes
+TOTAL_S=560          # the whole script: under 9.5 minutes
 B_ENV=20             # env.txt
 B_TESTS=150          # GPU tests: 6 short fits, overflow checks, resume, bf16 HVPs, views, one ResNet-50 alternation
-B_HYPERGRAD=120      # one ResNet-50 upper stage (8 solves of 5 CG iterations) three ways, after warm-up
-B_ALTERNATION=90     # 1 warm-up + 1 timed alternation (20 lower + 8 upper steps) of ResNet-18, then ResNet-50
-B_PRETEXT=60         # 8 configurations (SimCLR/BYOL x ResNet-18/50 x fp32/bf16), 5 warm-up + 20 timed steps each
+B_HG50=130           # hypergrad, ResNet-50 96 px 2x256 (3 stage-1 epochs): one upper stage every way, reference included
+B_HG18=70            # hypergrad, each of SimCLR and BYOL: ResNet-18 32 px 2x32 after 8 stage-1 epochs, 2 Hessian batches,
+                     #   every solver against a converged MINRES solve (the accuracy table of the solvers)
+B_ALTERNATION=80     # 1 warm-up + 1 timed alternation (20 lower + 8 upper steps), ResNet-18 then ResNet-50, Lanczos then CG
+B_PRETEXT=50         # 8 configurations (SimCLR/BYOL x ResNet-18/50 x fp32/bf16), 5 warm-up + 20 timed steps each
 B_STUDY=240          # what is left, at most this: a short study from 100 s, a longer one from 220 s; skipped under 100 s
                      # (estimated on an H100: ~6 s per ResNet-18 alternation at 32 px, ~12 s per pretext epoch)
 RESERVE_S=8          # kept for summary.md
@@ -60,15 +63,22 @@ if (( SMOKE )); then
   DEV=cpu; MODE='smoke (CPU, tiny sizes)'
   export BISSL_TEST_DEVICE=cpu OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
   TESTS_K=(-k 'fp32-nchw or resume or views')
-  HYPERGRAD=(--device cpu --arch resnet18 --size 16 --bs 4 --reps 1 --nu 2 --iters 2)
-  ALTERNATION=(--device cpu --archs tiny_cnn --size 16 --pretext-bs 8 --bs 8 --lower-steps 2 --upper-steps 2 --alternations 1)
+  HG50=(--device cpu --arch tiny_cnn --size 8 --bs 8 --nu 2 --iters 2 --truth-rhs 1 --truth-iters 20 --damping 100
+        --variants reference,first-order,cg,lanczos-4)
+  HG18=(--device cpu --arch tiny_cnn --size 8 --bs 8 --nu 2 --iters 2 --truth-rhs 2 --truth-iters 20 --damping 100
+        --batches 2 --variants reference,first-order,cg,cg-tol,lanczos-2,lanczos-4)
+  ALTERNATION=(--device cpu --archs tiny_cnn --size 16 --pretext-bs 8 --bs 8 --lower-steps 2 --upper-steps 2 --alternations 1
+               --solvers lanczos cg)
   PRETEXT=(--device cpu --archs resnet18 --size 16 --bs 4 --steps 1 --warmup 0)
 else
   DEV=cuda; MODE='GPU'
   export BISSL_TEST_DEVICE=cuda   # without CUDA the GPU tests fail loudly instead of skipping
   TESTS_K=()
-  HYPERGRAD=(--device cuda --arch resnet50 --size 96 --bs 256 --reps 1)
-  ALTERNATION=(--device cuda --archs resnet18 resnet50 --alternations 1)
+  HG50=(--device cuda --arch resnet50 --size 96 --bs 256 --reps 1 --pretrain 3 --truth-rhs 1 --truth-iters 60 --verbose
+        --variants reference,first-order,cg,lanczos-10,lanczos-20)
+  HG18=(--device cuda --arch resnet18 --size 32 --bs 32 --pretrain 8 --batches 2 --truth-rhs 3 --truth-iters 400
+        --variants reference,first-order,cg,cg-tol,lanczos-5,lanczos-10,lanczos-15,lanczos-20,lanczos-30)
+  ALTERNATION=(--device cuda --archs resnet18 resnet50 --alternations 1 --solvers lanczos cg)
   PRETEXT=(--device cuda --archs resnet18,resnet50 --pretexts simclr,byol --precisions fp32,bf16)
 fi
 
@@ -159,7 +169,7 @@ study() {  # the study's settings follow the time it gets (its first argument); 
   local args=(--data fashion_mnist --data_path "$data" --out "$run" --pretext simclr --device "$DEV")
   if (( SMOKE )); then
     args+=(--arch tiny_cnn --size 16 --labels 2 --bs 8 --pretext_bs 16 --pretext_epochs 1 --alternations 2 --lower_steps 2
-           --upper_steps 2 --cg_iters 2 --head_warmup 1 --ft_epochs 1 --freeze_epochs 1 --seeds 0 --scratch)
+           --upper_steps 2 --lanczos_steps 2 --head_warmup 1 --ft_epochs 1 --freeze_epochs 1 --seeds 0 --scratch)
   elif (( budget >= 220 )); then
     args+=(--arch resnet18 --size 32 --labels 100 --bs 64 --pretext_bs 256 --pretext_epochs 3 --pretext_lr 3e-3 --alternations 10
            --bissl_lr 0.03 --lower_lr 1e-3 --head_warmup 1 --ft_epochs 6 --ft_lr 0.1 --freeze_epochs 1 --lr_mult 10 --seeds 0 --scratch)
@@ -202,7 +212,10 @@ export -f env_info; export MODE ROOT PY DEV
 part env "$B_ENV" "$OUT/env.txt" bash -c env_info
 part tests "$B_TESTS" "$OUT/tests.txt" env BISSL_GPU_RECORD="$WORK/records.md" \
   "$PY" -m pytest -m gpu -v -rA -p no:cacheprovider tests/test_gpu.py "${TESTS_K[@]}"
-part hypergrad "$B_HYPERGRAD" "$OUT/hypergrad.md" "$PY" bench/hypergrad.py "${HYPERGRAD[@]}"
+hg_join() { cat "$WORK"/hg_*.md > "$OUT/hypergrad.md" 2>/dev/null; summary; }
+part hypergrad-r50 "$B_HG50" "$WORK/hg_1.md" "$PY" bench/hypergrad.py "${HG50[@]}"; hg_join
+part hypergrad-r18-simclr "$B_HG18" "$WORK/hg_2.md" "$PY" bench/hypergrad.py "${HG18[@]}" --pretext simclr; hg_join
+part hypergrad-r18-byol "$B_HG18" "$WORK/hg_3.md" "$PY" bench/hypergrad.py "${HG18[@]}" --pretext byol; hg_join
 part alternation "$B_ALTERNATION" "$OUT/alternation.md" "$PY" bench/alternation.py "${ALTERNATION[@]}"
 part pretext "$B_PRETEXT" "$OUT/pretext.md" "$PY" bench/pretext.py "${PRETEXT[@]}"
 FM=$(find_data)

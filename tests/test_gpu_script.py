@@ -17,12 +17,13 @@ def test_gpu_script_smoke(tmp_path):
     assert files == FILES, files
     for p in out.iterdir(): assert p.is_file() and p.stat().st_size < 16*2**20 and re.fullmatch(r'[A-Za-z0-9._-]+', p.name)
     summary = (out/'summary.md').read_text()
-    for part in ('env', 'tests', 'hypergrad', 'alternation', 'pretext', 'study'):
+    for part in ('env', 'tests', 'hypergrad-r50', 'hypergrad-r18-simclr', 'hypergrad-r18-byol', 'alternation', 'pretext', 'study'):
         assert re.search(rf'^\| {part} \| ok \| \d+ \| \d+ \|$', summary, re.M), f'{part} not ok:\n{summary}\n{log}'
     tests = (out/'tests.txt').read_text()
     assert re.search(r'\d+ passed', tests) and 'failed' not in tests, tests[-2000:]
-    assert '| reference (graph per CG iteration) |' in (out/'hypergrad.md').read_text()
-    assert '| tiny_cnn |' in (out/'alternation.md').read_text()
+    hg = (out/'hypergrad.md').read_text()
+    assert hg.count('| reference | ') == 3 and hg.count('| lanczos-4 | ') == 3 and 'simclr' in hg and 'byol' in hg, hg
+    assert '| tiny_cnn | lanczos |' in (out/'alternation.md').read_text() and '| tiny_cnn | cg |' in (out/'alternation.md').read_text()
     assert re.search(r'\| simclr \| resnet18 \| bf16 \| [\d.]+ \| \d+ \|', (out/'pretext.md').read_text())
     assert '| BiSSL: pretext → BiSSL → fine-tune |' in (out/'study.md').read_text()
     for table in ('## hypergrad', '## alternation', '## pretext', '## study', 'Measured by the tests', 'save -> resume on cpu'):
