@@ -22,7 +22,7 @@ def main():
     p.add_argument('--lower-steps', type=int, default=20)
     p.add_argument('--upper-steps', type=int, default=8)
     p.add_argument('--solvers', nargs='+', default=['lanczos'], choices=['lanczos', 'cg', 'minres', 'neumann', 'layerwise'])
-    p.add_argument('--lanczos-steps', type=int, default=10)
+    p.add_argument('--lanczos-steps', type=int, default=15)
     p.add_argument('--cg-iters', type=int, default=5)
     p.add_argument('--alternations', type=int, default=2, help='timed, after one warm-up alternation')
     p.add_argument('--bf16', action='store_true')

@@ -62,7 +62,7 @@ def _bissl_opts(
     damping:Param('δ: extra damping of the implicit-gradient solve', float)=10.,
     solver:Param('implicit-gradient solver: lanczos (HVPs once per stage), cg (HVPs every upper step), minres, neumann, layerwise', str,
                  choices=['lanczos', 'cg', 'minres', 'neumann', 'layerwise'])='lanczos',
-    lanczos_steps:Param('solver lanczos: Lanczos steps (HVPs) per upper stage', int)=10,
+    lanczos_steps:Param('solver lanczos: Lanczos steps (HVPs) per upper stage', int)=15,
     cg_iters:Param('solvers cg, minres, neumann, layerwise: iterations (HVPs) per upper step', int)=5,
     lower_steps:Param('lower (pretext) steps per alternation', int)=20,
     upper_steps:Param('upper (downstream) steps per alternation', int)=8,

@@ -35,7 +35,7 @@ _STATS = ('lower_loss', 'reg', 'upper_imp', 'upper_cls', 'cg_res', 'cg_neg', 'al
 class BilevelCallback(Callback):
     "Run BiSSL: a lower stage at the start of each alternation, the implicit upper update on each downstream batch"
     order,run_valid = MixedPrecision.order+1,False
-    def __init__(self, lam=1e-3, damping=10., gamma=1., lower_steps=20, upper_steps=8, solver='lanczos', lanczos_steps=10,
+    def __init__(self, lam=1e-3, damping=10., gamma=1., lower_steps=20, upper_steps=8, solver='lanczos', lanczos_steps=15,
                  cg_iters=5, cg_tol=None, on_negative='continue', eig_floor=1e-2, clip=10., lower_warmup=0.05, alternations=None):
         store_attr()
         self.active,self.isolver,self.n_lower,self.n_alt = True,None,0,0
@@ -325,7 +325,7 @@ def _lower_model(arch, pretext, pretrained, n_in, small_stem, cut, pretext_kwarg
 
 @delegates(BilevelLearner.__init__)
 def bissl_learner(dls, arch=None, pretext='simclr', pretrained=None, lam=1e-3, damping=10., lower_steps=20, upper_steps=8,
-                  gamma=1., solver='lanczos', lanczos_steps=10, cg_iters=5, cg_tol=None, on_negative='continue', eig_floor=1e-2,
+                  gamma=1., solver='lanczos', lanczos_steps=15, cg_iters=5, cg_tol=None, on_negative='continue', eig_floor=1e-2,
                   head_warmup=None, metrics=accuracy, cbs=None, n_out=None, n_in=3, small_stem=None, cut=None, clip=10.,
                   pretext_kwargs=None, loss_func=None, opt_func=partial(SGD, mom=0.9), lr=0.03, wd=5e-4, **kwargs):
     "A `BilevelLearner` for BiSSL on `dls` with backbone `arch`, starting from `pretrained` (state, file or stage-1 learner)"
