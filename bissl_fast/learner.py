@@ -346,6 +346,8 @@ class Checkpoint(Callback):
         if not f.exists(): return 0
         s = torch.load(f, map_location=learn.dls.device, weights_only=False)
         learn.load_checkpoint_state(s['learner'])
+        for cb in learn.cbs:
+            if hasattr(type(cb), 'load_ckpt_state') and cb.name in s['cbs']: cb.load_ckpt_state(s['cbs'][cb.name])
         self.pos,self.rng,learn.resumed = s['pos'],s['learner']['rng'],True
         print(f"resuming from {f}: epoch {self.pos['epoch']}, batch {self.pos['batch']}")
         return self.pos['epoch']
@@ -393,7 +395,8 @@ class Checkpoint(Callback):
 
     def _save(self, epoch, batch):
         pos = dict(epoch=epoch, batch=batch, train_rng=self.epoch_rng if batch else self.dls.train.rng.getstate())
-        atomic_save(dict(learner=self.learn.checkpoint_state(), pos=pos), self.file())
+        cbs = {cb.name:cb.ckpt_state() for cb in self.learn.cbs if hasattr(type(cb), 'ckpt_state')}
+        atomic_save(dict(learner=self.learn.checkpoint_state(), pos=pos, cbs=cbs), self.file())
         self.t_last = time.monotonic()
 
     def after_fit(self):
