@@ -65,3 +65,51 @@ def test_compare_resumes_after_a_kill(tmp_path):
     # a third run reads everything back: no training, the same table
     r2 = bissl(*args)
     assert 'train_loss' not in r2.stdout and r2.stdout.strip().endswith(r.stdout.strip().splitlines()[-1])
+
+def test_bilevel_sigterm_then_rerun_ends_with_the_uninterrupted_weights(tmp_path):
+    import shutil, signal, torch
+    a,b = tmp_path/'a',tmp_path/'b'
+    bissl('pretrain', *TINY, '--out', a, '--epochs', 1)
+    shutil.copytree(a, b)
+    args = ['bilevel', *TINY, '--alternations', 8, *TINY_BISSL, '--ckpt_every', 1]  # 4 alternations an epoch
+    bissl(*args, '--out', a)
+    p = subprocess.Popen([*CMD, *map(str, [*args, '--out', b])], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        t0 = time.time()
+        while not (b/'bissl_ckpt.pth').exists() and p.poll() is None and time.time()-t0 < 240: time.sleep(0.05)
+        p.send_signal(signal.SIGTERM)  # during the 2nd alternation: the checkpoint above is the 1st's
+        out,err = p.communicate(timeout=240)
+    finally:
+        if p.poll() is None: p.kill(); p.wait()
+    assert p.returncode == 128+signal.SIGTERM, out[-2000:] + err[-3000:]
+    assert 'stopped by SIGTERM' in err and 'run the same command again to resume' in err, err[-2000:]
+    assert not (b/'bissl.json').exists() and not (b/'bissl.pth').exists()
+    done = torch.load(b/'bissl_ckpt.pth', weights_only=False)['learner']['bilevel']['n_alt']
+    assert 0 < done < 8, done
+    r = bissl(*args, '--out', b)
+    assert 'resuming from' in r.stdout, r.stdout[-2000:]
+    wa,wb = torch.load(a/'bissl.pth'),torch.load(b/'bissl.pth')
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa), 'the resumed run must end with the same weights'
+    assert json.loads((b/'bissl.json').read_text())['alternations_done'] == 8
+    assert not (b/'bissl_ckpt.pth').exists()
+
+def test_bad_input_found_before_training(tmp_path):
+    (tmp_path/'a_file').write_text('')
+    # (the notebooks test each check in-process; here, that the command exits with one clear line)
+    r = bissl('bilevel', *TINY, '--out', tmp_path/'a_file'/'run', '--alternations', 0, check=False)
+    assert r.returncode == 2 and '`--alternations` must be ≥ 1, got 0' in r.stderr and 'Traceback' not in r.stderr, r.stderr[-2000:]
+    r = bissl('bilevel', *TINY, '--pretext', 'mocov3', check=False)
+    assert r.returncode == 2 and "'simclr', 'byol'" in r.stderr, r.stderr
+    # a folder with an unreadable image stops before any training, listing it (04_learner trains with skip_bad=True)
+    from PIL import Image
+    import numpy as np
+    d = tmp_path/'imgs'
+    for split,n in (('train', 4), ('valid', 2)):
+        for c in ('cat', 'dog'):
+            (d/split/c).mkdir(parents=True)
+            for i in range(n): Image.fromarray(np.random.randint(0, 255, (20, 20, 3), dtype=np.uint8)).save(d/split/c/f'{i}.png')
+    (d/'train'/'dog'/'bad.png').write_bytes(b'\x89PNG\r\n\x1a\n truncated')
+    opts = ['--data', d, '--arch', 'tiny_cnn', '--size', 16, '--bs', 4, '--pretext_bs', 4, '--out', tmp_path/'frun', '--epochs', 1]
+    r = bissl('pretrain', *opts, check=False)
+    assert r.returncode == 2 and '1 of 13 image files cannot be opened' in r.stderr and 'bad.png' in r.stderr, r.stderr[-2000:]
+    assert 'epoch' not in r.stdout and not (tmp_path/'frun'/'pretext_log.csv').exists()
