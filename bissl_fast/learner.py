@@ -184,8 +184,8 @@ def _rng_state(dls):
 def _set_rng_state(dls, s):
     if s.get('pretext') is not None: dls.load_pretext_state(s['pretext'])
     dls.train.rng.setstate(s['train'])
-    torch.set_rng_state(s['torch']); random.setstate(s['python']); np.random.set_state(s['numpy'])
-    if s['cuda'] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
+    torch.set_rng_state(s['torch'].cpu()); random.setstate(s['python']); np.random.set_state(s['numpy'])  # (`load` may map them to the GPU)
+    if s['cuda'] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all([t.cpu() for t in s['cuda']])
 
 # %% ../nbs/04_learner.ipynb #cd91e5f0
 class BilevelLearner(Learner):
