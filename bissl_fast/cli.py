@@ -11,7 +11,8 @@ from contextlib import redirect_stdout
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)  # from an import in fastai
 from fastai.vision.all import *
 from fastcore.script import *  # after fastai: its star import brings another `Param` (an HTML tag)
-from .data import BilevelDataLoaders
+from .data import BilevelDataLoaders, BadImagesError, check_count, check_device, check_writable
+from .learner import Interrupted
 from .datasets import digits_dls, fashion_mnist_dls
 from .compare import *
 from .compare import _name
@@ -26,7 +27,7 @@ class CLIError(ValueError): "A bad command-line option"
 def _kind(data): return data if data in ('digits', 'fashion_mnist') else 'folder'
 
 def get_dls_fn(data='digits', size=None, bs=None, pretext_bs=None, labels=None, unlabeled=None, valid='valid',
-               data_path=None, workers=0, device=None):
+               data_path=None, workers=0, device=None, skip_bad=False):
     "A function building the `BilevelDataLoaders` of `data` (presets filling the `None`s), for the stage functions"
     p = presets[_kind(data)]
     size,bs,pretext_bs = ifnone(size, p['size']),ifnone(bs, p['bs']),ifnone(pretext_bs, p['pretext_bs'])
@@ -38,7 +39,7 @@ def get_dls_fn(data='digits', size=None, bs=None, pretext_bs=None, labels=None, 
                        size=size, device=device)
     if not Path(data).is_dir(): raise CLIError(f"--data {data!r} is not 'digits', 'fashion_mnist' or a folder")
     return partial(BilevelDataLoaders.from_folders, path=Path(data).resolve(), pretext=unlabeled, valid=valid, size=size,
-                   bs=bs, pretext_bs=pretext_bs, num_workers=workers, device=device)
+                   bs=bs, pretext_bs=pretext_bs, num_workers=workers, device=device, **({'skip_bad': True} if skip_bad else {}))
 
 # %% ../nbs/06_cli.ipynb #850a18b1
 def _data_opts(
@@ -54,7 +55,10 @@ def _data_opts(
     valid:Param('folder data: name of the validation subfolder', str)='valid',
     data_path:Param('fashion_mnist: folder of its IDX files (default: Debian\'s)', str)=None,
     workers:Param('data loader worker processes', int)=0,
-    device:Param("'cpu', 'cuda', 'cuda:1', ... (default: cuda if available)", str)=None):
+    device:Param("'cpu', 'cuda', 'cuda:1', ... (default: cuda if available)", str)=None,
+    skip_bad:Param('folder data: leave out image files that cannot be opened (with a warning) instead of stopping', store_true)=False,
+    ckpt_every:Param('also checkpoint every N steps (BiSSL: alternations); a checkpoint is always kept at each epoch end', int)=None,
+    ckpt_minutes:Param('also checkpoint every this many minutes (SIGTERM/SIGINT always checkpoint, then stop)', float)=10.):
     "The options of every stage"
 
 def _bissl_opts(
@@ -82,12 +86,15 @@ def _take(kwargs, f):
     return {k:kwargs.pop(k) for k in inspect.signature(f).parameters if k in kwargs}
 
 def _setup(kwargs):
-    "Data function, its name, arch, pretext and run folder from the shared options"
+    "Data function, its name, arch, pretext, run folder and checkpoint settings from the shared options, checked"
     o = _take(kwargs, _data_opts)
     arch,pretext,out = ifnone(o.pop('arch'), presets[_kind(o['data'])]['arch']),o.pop('pretext'),o.pop('out')
+    ckw = dict(ckpt_every=o.pop('ckpt_every'), ckpt_minutes=o.pop('ckpt_minutes'))
     dls_fn = get_dls_fn(**o)
     out = Path(ifnone(out, Path('runs')/Path(o['data']).name))
-    return dls_fn,_name(dls_fn),arch,pretext,out
+    try: check_device(o['device']); check_writable(out)
+    except (ValueError, OSError) as e: raise CLIError(str(e)) from e
+    return dls_fn,_name(dls_fn),arch,pretext,out,ckw
 
 # %% ../nbs/06_cli.ipynb #ce2d334e
 def _src_cfg(file): return load_json(file)['cfg'] if Path(file).exists() else str(file)
@@ -98,8 +105,8 @@ def cli_pretrain(
     lr:Param('peak learning rate (Adam, one cycle)', float)=3e-3,
     **kwargs):
     "Stage 1: pretext pretraining (SimCLR or BYOL) on the unlabeled images -> pretext.pth, pretext_model.pth, pretext_log.csv"
-    dls_fn,data,arch,pretext,out = _setup(kwargs)
-    r = pretrain(dls_fn, arch, pretext, epochs, lr, out=out, tag=data)
+    dls_fn,data,arch,pretext,out,ckw = _setup(kwargs)
+    r = pretrain(dls_fn, arch, pretext, epochs, lr, out=out, tag=data, **ckw)
     print(f'pretext stage: {r["time_s"]:.0f}s, k-NN accuracy {r["knn"]:.4f}; backbone in {out/"pretext.pth"}')
     return r
 
@@ -113,12 +120,12 @@ def cli_bilevel(
     **kwargs):
     "Stage 2: BiSSL from the stage-1 pretext model -> bissl.pth (the lower backbone), bissl_log.csv"
     bkw = _take(kwargs, _bissl_opts); hw = bkw.pop('head_warmup')
-    dls_fn,data,arch,pretext,out = _setup(kwargs)
+    dls_fn,data,arch,pretext,out,ckw = _setup(kwargs)
     src = Path(ifnone(pretrained, out/'pretext_model.pth'))
     if not src.exists(): raise CLIError(f'no stage-1 pretext model at {src}: run `bissl_fast pretrain` first or pass --pretrained')
     tag = dict(data=data, src=_src_cfg(out/'pretext.json') if pretrained is None else str(src))
     r = bilevel(dls_fn, arch, src, pretext, alternations=alternations, lr=lr, lower_lr=lower_lr, head_warmup=hw,
-                out=out, tag=tag, pretext_kwargs={}, **bkw)
+                out=out, tag=tag, pretext_kwargs={}, **ckw, **bkw)
     print(f'BiSSL stage: {r["time_s"]:.0f}s, k-NN accuracy of the lower backbone {r["knn"]:.4f}; in {out/"bissl.pth"}')
     return r
 
@@ -131,14 +138,14 @@ def cli_finetune(
     **kwargs):
     "Stage 3: fine-tune a backbone with a new linear head, for each seed -> finetune/<backbone>_seed<s>.json"
     fkw = _take(kwargs, _ft_opts); seeds = fkw.pop('seeds')
-    dls_fn,data,arch,pretext,out = _setup(kwargs)
+    dls_fn,data,arch,pretext,out,ckw = _setup(kwargs)
     if backbone == 'random': file,src,nm = None,'random init','scratch'
     elif backbone in ('bissl', 'pretext'):
         file,src,nm = out/f'{backbone}.pth',_src_cfg(out/f'{backbone}.json'),'bissl' if backbone == 'bissl' else 'baseline'
     else: file,src,nm = Path(backbone),str(backbone),Path(backbone).stem
     if file is not None and not file.exists(): raise CLIError(f'no backbone at {file}: run the stage that makes it first')
     accs = [finetune(dls_fn, file, epochs, lr, seed=s, arch=arch, out=out, name=f'finetune/{nm}_seed{s}',
-                     tag=dict(data=data, src=src), **fkw)['acc'] for s in seeds]
+                     tag=dict(data=data, src=src), **ckw, **fkw)['acc'] for s in seeds]
     print(f'fine-tuned {ifnone(file, "a random init")}: accuracy {np.mean(accs):.4f} ± {np.std(accs, ddof=1) if len(accs)>1 else 0:.4f} over seeds {list(seeds)}')
     return accs
 
@@ -159,11 +166,11 @@ def cli_compare(
     "The study: one pretext stage, then baseline (fine-tune) vs BiSSL (BiSSL + fine-tune), same seeds -> results.md/.csv, finetune.png"
     bkw,fkw = _take(kwargs, _bissl_opts),_take(kwargs, _ft_opts)
     hw,seeds = bkw.pop('head_warmup'),fkw.pop('seeds')
-    dls_fn,data,arch,pretext,out = _setup(kwargs)
+    dls_fn,data,arch,pretext,out,ckw = _setup(kwargs)
     return compare(dls_fn, arch, pretext, out=out, seeds=seeds, pretext_epochs=pretext_epochs, pretext_lr=pretext_lr,
                    alternations=alternations, bissl_lr=bissl_lr, lower_lr=lower_lr, head_warmup=hw, ft_epochs=ft_epochs,
                    ft_lr=ft_lr, freeze_epochs=fkw['freeze_epochs'], ft_method=fkw['method'], lr_mult=fkw['lr_mult'], bissl_kwargs=bkw,
-                   matched=matched, scratch=scratch)
+                   matched=matched, scratch=scratch, **ckw)
 
 # %% ../nbs/06_cli.ipynb #346908b2
 commands = dict(pretrain=cli_pretrain, bilevel=cli_bilevel, finetune=cli_finetune, compare=cli_compare)
@@ -174,6 +181,16 @@ def _usage():
     lines += [f'  {n:<10} {f.__doc__}' for n,f in commands.items()]
     lines += ['', "`bissl_fast STAGE --help` lists a stage's options. The main job: `bissl_fast compare --data digits`"]
     return '\n'.join(lines)
+
+_counts = dict(epochs=1, alternations=1, pretext_epochs=1, ft_epochs=1, lower_steps=0, upper_steps=1, cg_iters=1, head_warmup=0,
+               freeze_epochs=0, size=1, bs=1, pretext_bs=1, labels=0, workers=0, ckpt_every=1)
+
+def _check_counts(args):
+    "The whole-number options, checked before anything runs"
+    for k,lo in _counts.items():
+        if args.get(k) is not None:
+            try: check_count(args[k], f'--{k}', min=lo)
+            except (ValueError, TypeError) as e: raise CLIError(str(e)) from e
 
 def main(argv=None):
     "The `bissl_fast` console command: run `bissl_fast STAGE [options]`; returns the exit status"
@@ -186,10 +203,12 @@ def main(argv=None):
     except SystemExit as e: return e.code
     for k in ('pdb', 'xtra'): args.pop(k, None)  # anno_parser's hidden options
     try:
+        _check_counts(args)
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', category=FutureWarning)
             f(**args)
-    except CLIError as e: print(f'bissl_fast {name}: error: {e}', file=sys.stderr); return 2
+    except (CLIError, BadImagesError) as e: print(f'bissl_fast {name}: error: {e}', file=sys.stderr); return 2
+    except Interrupted as e: print(f'\nbissl_fast {name}: {e}', file=sys.stderr); return 128+e.signum
     except KeyboardInterrupt: print(f'\nbissl_fast {name}: interrupted; the same command resumes', file=sys.stderr); return 130
     return 0
 

@@ -6,14 +6,13 @@
 from __future__ import annotations
 import json, os, time, math, inspect
 from fastai.vision.all import *
-from .data import atomic_write, atomic_save
+from .data import atomic_write, atomic_save, check_writable, check_count
 from .pretext import pretext_learner, tiny_cnn, create_encoder, knn_accuracy, _img_size
-from .learner import bissl_learner, classifier_learner
+from .learner import bissl_learner, classifier_learner, Checkpoint
 
 # %% auto #0
-__all__ = ['archs', 'save_json', 'load_json', 'cached', 'seeded', 'get_arch', 'csv_logger', 'EpochCheckpoint', 'checkpoints',
-           'resume_epoch', 'pretrain', 'bilevel', 'ValidHistory', 'load_encoder', 'finetune', 'random_init',
-           'results_table', 'markdown_table', 'plot_history', 'compare']
+__all__ = ['archs', 'save_json', 'load_json', 'cached', 'seeded', 'get_arch', 'csv_logger', 'pretrain', 'bilevel', 'ValidHistory',
+           'load_encoder', 'finetune', 'random_init', 'results_table', 'markdown_table', 'plot_history', 'compare']
 
 # %% ../nbs/05_compare.ipynb #e863ec8d
 def save_json(obj, file):
@@ -71,57 +70,39 @@ class _ResumedCSV(CSVLogger):
         if log and str(log[0]).isdigit() and int(log[0]) < self.start: return self.old_logger(log)
         super()._write_line(log)
 
-class EpochCheckpoint(Callback):
-    "Save the learner to `fname_{epoch}` after every epoch, atomically, keeping only the latest"
-    order = 70
-    def __init__(self, fname): self.fname = fname
-    def after_epoch(self):
-        tmp = self.learn.save(f'.{self.fname}.tmp')
-        new = tmp.with_name(f'{self.fname}_{self.epoch}.pth')
-        os.replace(tmp, new)
-        for f in checkpoints(self.learn, self.fname):
-            if f != new: f.unlink()
-
-def checkpoints(learn, fname):
-    "The epoch checkpoints `fname_{epoch}.pth` of `learn`, oldest first"
-    fs = (learn.path/learn.model_dir).glob(f'{fname}_*.pth')
-    return sorted((f for f in fs if f.stem.rsplit('_', 1)[1].isdigit()), key=lambda f: int(f.stem.rsplit('_', 1)[1]))
-
-def resume_epoch(learn, fname):
-    "Load the latest checkpoint of `learn` and return the epoch to start from (0 if none)"
-    cks = checkpoints(learn, fname)
-    if not cks: return 0
-    learn.load(cks[-1].stem)
-    print(f'resuming from {cks[-1]}')
-    return int(cks[-1].stem.rsplit('_', 1)[1]) + 1
-
-def _clear(learn, fname):
-    for f in checkpoints(learn, fname): f.unlink()
+def _last_row(learn):
+    "The Recorder's last epoch as `{name: value}` (empty when a resumed fit had no epoch left to run)"
+    vals = learn.recorder.values[-1] if learn.recorder.values else []
+    return {n:v for n,v in zip(learn.recorder.metric_names[1:-1], vals) if v is not None}
 
 # %% ../nbs/05_compare.ipynb #888b2d6d
-def pretrain(dls, arch, pretext='simclr', epochs=100, lr=3e-3, out='runs/run', seed=0, tag=None, cbs=None, **kwargs):
+def pretrain(dls, arch, pretext='simclr', epochs=100, lr=3e-3, out='runs/run', seed=0, tag=None, cbs=None,
+             ckpt_every=None, ckpt_minutes=10., **kwargs):
     "Stage 1: pretrain `arch` with `pretext` by `fit_one_cycle`; backbone, pretext model, CSV log and result under `out`"
-    out,arch = Path(out),get_arch(arch)
+    out,arch = check_writable(out),get_arch(arch)
+    check_count(epochs, 'epochs')
     cfg = dict(stage='pretext', arch=_name(arch), pretext=pretext, epochs=epochs, lr=lr, seed=seed, kwargs=kwargs, tag=tag)
     if (res := cached(out/'pretext.json', cfg)) is not None: return res
     dls = seeded(dls, seed); out.mkdir(parents=True, exist_ok=True)
     learn = pretext_learner(dls, arch, pretext, path=out, model_dir='.', **kwargs)
-    start = resume_epoch(learn, 'pretext_ckpt')
+    ck = Checkpoint('pretext_ckpt', every=ckpt_every, minutes=ckpt_minutes)
+    start = ck.resume(learn)
     t0 = time.perf_counter()
-    learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=[csv_logger(learn, 'pretext_log.csv', start), EpochCheckpoint('pretext_ckpt')]+L(cbs))
+    learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=[csv_logger(learn, 'pretext_log.csv', start), ck]+L(cbs))
     secs = time.perf_counter() - t0
     atomic_save(learn.model.state_dict(), out/'pretext_model.pth')
     learn.save_backbone('pretext')
-    res = dict(cfg=cfg, time_s=secs, knn=knn_accuracy(learn.model.backbone, dls), pretext_loss=learn.recorder.values[-1][0])
+    res = dict(cfg=cfg, time_s=secs, knn=knn_accuracy(learn.model.backbone, dls), pretext_loss=_last_row(learn).get('train_loss'))
     save_json(res, out/'pretext.json')
-    _clear(learn, 'pretext_ckpt')
+    ck.clear(learn)
     return res
 
 # %% ../nbs/05_compare.ipynb #fc9a933a
 def bilevel(dls, arch, pretrained, pretext='simclr', alternations=None, epochs=None, lr=0.03, lower_lr=1e-3,
-            head_warmup=None, out='runs/run', seed=0, tag=None, cbs=None, pretext_kwargs=None, **kwargs):
+            head_warmup=None, out='runs/run', seed=0, tag=None, cbs=None, pretext_kwargs=None, ckpt_every=None, ckpt_minutes=10.,
+            **kwargs):
     "Stage 2: BiSSL from the stage-1 pretext model file `pretrained`; saves the lower backbone to `out/bissl.pth`"
-    out,arch = Path(out),get_arch(arch)
+    out,arch = check_writable(out),get_arch(arch)
     if alternations is None and epochs is None: raise ValueError('give `alternations` or `epochs` for the BiSSL stage')
     cfg = dict(stage='bissl', arch=_name(arch), pretext=pretext, alternations=alternations, epochs=epochs, lr=lr, lower_lr=lower_lr,
                head_warmup=head_warmup, seed=seed, pretext_kwargs=pretext_kwargs, kwargs=kwargs, tag=tag)
@@ -131,25 +112,29 @@ def bilevel(dls, arch, pretrained, pretext='simclr', alternations=None, epochs=N
     pl.model.load_state_dict(torch.load(pretrained, map_location='cpu', weights_only=True))
     learn = bissl_learner(dls, arch, pretext, pretrained=pl, head_warmup=head_warmup, lr=lr, lower_lr=lower_lr,
                           path=out, model_dir='.', **kwargs)
-    start = resume_epoch(learn, 'bissl_ckpt')
+    ck = Checkpoint('bissl_ckpt', every=ckpt_every, minutes=ckpt_minutes)
+    start = ck.resume(learn)
     t0 = time.perf_counter()
-    learn.fit_bilevel(epochs, alternations=alternations, start_epoch=start,
-                      cbs=[csv_logger(learn, 'bissl_log.csv', start), EpochCheckpoint('bissl_ckpt')]+L(cbs))
+    learn.fit_bilevel(epochs, alternations=alternations, start_epoch=start, cbs=[csv_logger(learn, 'bissl_log.csv', start), ck]+L(cbs))
     secs = time.perf_counter() - t0
     atomic_save(learn.lower_backbone.state_dict(), out/'bissl.pth')
-    names,vals = learn.recorder.metric_names[1:-1],learn.recorder.values[-1]
     res = dict(cfg=cfg, time_s=secs, knn=knn_accuracy(learn.lower_backbone, dls), alternations_done=learn.bilevel.n_alt,
-               last_epoch={n:v for n,v in zip(names, vals) if v is not None})
+               last_epoch=_last_row(learn))
     save_json(res, out/'bissl.json')
-    _clear(learn, 'bissl_ckpt')
+    ck.clear(learn)
     return res
 
 # %% ../nbs/05_compare.ipynb #9536f72d
 class ValidHistory(Callback):
     "Record the metrics of every epoch, across several fits"
     order = 55  # after the Recorder
-    def __init__(self): self.hist = []
-    def after_epoch(self): self.hist.append(dict(zip(self.recorder.metric_names[1:-1], self.recorder.values[-1])))
+    def __init__(self): self.hist,self.skipped = [],False
+    def after_cancel_epoch(self): self.skipped = True  # an epoch skipped on resuming: recorded before the interruption
+    def after_epoch(self):
+        if not self.skipped: self.hist.append(dict(zip(self.recorder.metric_names[1:-1], self.recorder.values[-1])))
+        self.skipped = False
+    def ckpt_state(self): return list(self.hist)  # kept in `Checkpoint`s, so a resumed run has the whole history
+    def load_ckpt_state(self, s): self.hist = list(s)
 
 def load_encoder(dls, arch, state=None, n_in=3, small_stem=None):
     "An `Encoder` for `arch` (with the small stem for images ≤ 64 px, as `pretext_learner` chooses) loaded with `state`, or random"
@@ -159,21 +144,42 @@ def load_encoder(dls, arch, state=None, n_in=3, small_stem=None):
     if state is not None: enc.load_state_dict(state)
     return enc
 
+def _fine_tune(learn, epochs, lr, freeze_epochs, lr_mult, ck=None):
+    "fastai's `fine_tune` (head alone, then everything with discriminative lrs), each phase resumable from checkpoint `ck`"
+    cks = [Checkpoint(f'{ck.fname}_{i}', every=ck.every, minutes=ck.minutes) for i in (0, 1)] if ck is not None else [None, None]
+    def fit(i, *args, **kwargs):
+        start = cks[i].resume(learn) if cks[i] is not None else 0
+        learn.fit_one_cycle(*args, start_epoch=start, cbs=L(cks[i]), **kwargs)
+    if cks[1] is None or not cks[1].file(learn).exists():  # phase 2 not started yet
+        learn.freeze()
+        fit(0, freeze_epochs, slice(lr), pct_start=0.99)
+    learn.unfreeze()
+    fit(1, epochs, slice(lr/2/lr_mult, lr/2), pct_start=0.3, div=5.0)
+    for c in cks:
+        if c is not None: c.clear(learn)
+
 def finetune(dls, backbone, epochs=30, lr=0.1, seed=0, arch=None, freeze_epochs=1, method='fine_tune', lr_mult=10,
-             out=None, name=None, tag=None, n_in=3, small_stem=None, cbs=None, **kwargs):
+             out=None, name=None, tag=None, n_in=3, small_stem=None, cbs=None, ckpt_every=None, ckpt_minutes=10., **kwargs):
     "Stage 3: fine-tune `backbone` (an `Encoder`, a state/file of `arch`, or `None`: random) with a new head -> `dict(acc, history, time_s)`"
     cfg = dict(stage='finetune', arch=_name(get_arch(arch)), epochs=epochs, lr=lr, seed=seed, freeze_epochs=freeze_epochs,
                method=method, lr_mult=lr_mult, kwargs=kwargs, tag=tag)
     file = Path(out)/f'{name}.json' if out is not None and name is not None else None
-    if file is not None and (res := cached(file, cfg)) is not None: return res
+    if method not in ('fine_tune', 'one_cycle'): raise ValueError(f"method must be 'fine_tune' or 'one_cycle', got {method!r}")
+    check_count(epochs, 'epochs'); check_count(freeze_epochs, 'freeze_epochs', min=0)
+    if file is not None:
+        check_writable(file.parent)
+        if (res := cached(file, cfg)) is not None: return res
     dls = seeded(dls, seed)
     enc = backbone if isinstance(backbone, nn.Module) else load_encoder(dls, arch, backbone, n_in, small_stem)
     hist = ValidHistory()
-    learn = classifier_learner(dls, enc, cbs=L(hist)+L(cbs), **kwargs)
+    learn = classifier_learner(dls, enc, cbs=L(hist)+L(cbs), **({} if file is None else dict(path=file.parent, model_dir='.')), **kwargs)
+    ck = Checkpoint(f'{file.stem}_ckpt', every=ckpt_every, minutes=ckpt_minutes) if file is not None else None
     t0 = time.perf_counter()
-    if method == 'fine_tune': learn.fine_tune(epochs, lr, freeze_epochs=freeze_epochs, lr_mult=lr_mult)
-    elif method == 'one_cycle': learn.fit_one_cycle(epochs, lr)
-    else: raise ValueError(f"method must be 'fine_tune' or 'one_cycle', got {method!r}")
+    if method == 'fine_tune': _fine_tune(learn, epochs, lr, freeze_epochs, lr_mult, ck)
+    else:
+        start = ck.resume(learn) if ck is not None else 0
+        learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=L(ck))
+        if ck is not None: ck.clear(learn)
     res = dict(cfg=cfg, acc=hist.hist[-1]['accuracy'], history=[h['accuracy'] for h in hist.hist], time_s=time.perf_counter()-t0)
     if file is not None: save_json(res, file)
     return res
@@ -248,22 +254,24 @@ def _lower_steps(bissl_kwargs): return ifnone(bissl_kwargs, {}).get('lower_steps
 
 def compare(dls_fn, arch, pretext='simclr', out='runs/compare', seeds=(0,1,2), pretext_epochs=100, pretext_lr=3e-3,
             alternations=60, bissl_lr=0.03, lower_lr=1e-3, head_warmup=5, ft_epochs=30, ft_lr=0.1, freeze_epochs=1,
-            ft_method='fine_tune', lr_mult=10, pretext_kwargs=None, bissl_kwargs=None, matched=False, scratch=False, show=True):
+            ft_method='fine_tune', lr_mult=10, pretext_kwargs=None, bissl_kwargs=None, matched=False, scratch=False, show=True,
+            ckpt_every=None, ckpt_minutes=10.):
     "Baseline (pretext → fine-tune) vs BiSSL (pretext → BiSSL → fine-tune) on `dls_fn()`, same fine-tuning and `seeds`; resumable"
-    out,seeds,pkw,data = Path(out),list(seeds),ifnone(pretext_kwargs, {}),_name(dls_fn)
-    pre = pretrain(dls_fn, arch, pretext, pretext_epochs, pretext_lr, out=out, tag=data, **pkw)
+    out,seeds,pkw,data = check_writable(out),list(seeds),ifnone(pretext_kwargs, {}),_name(dls_fn)
+    ckw = dict(ckpt_every=ckpt_every, ckpt_minutes=ckpt_minutes)
+    pre = pretrain(dls_fn, arch, pretext, pretext_epochs, pretext_lr, out=out, tag=data, **ckw, **pkw)
     ft = partial(finetune, dls_fn, arch=arch, epochs=ft_epochs, lr=ft_lr, freeze_epochs=freeze_epochs, method=ft_method,
-                 lr_mult=lr_mult, out=out)
+                 lr_mult=lr_mult, out=out, **ckw)
     if scratch:
         random_init(dls_fn, arch, out=out, tag=data)
         for s in seeds: ft(None, seed=s, name=f'finetune/scratch_seed{s}', tag=dict(data=data, src='random init'))
     for s in seeds: ft(out/'pretext.pth', seed=s, name=f'finetune/baseline_seed{s}', tag=dict(data=data, src=pre['cfg']))
     if matched:
         extra = math.ceil(alternations*_lower_steps(bissl_kwargs)/len(seeded(dls_fn, 0).pretext))
-        mpre = pretrain(dls_fn, arch, pretext, pretext_epochs+extra, pretext_lr, out=out/'matched', tag=data, **pkw)
+        mpre = pretrain(dls_fn, arch, pretext, pretext_epochs+extra, pretext_lr, out=out/'matched', tag=data, **ckw, **pkw)
         for s in seeds: ft(out/'matched'/'pretext.pth', seed=s, name=f'finetune/matched_seed{s}', tag=dict(data=data, src=mpre['cfg']))
     bis = bilevel(dls_fn, arch, out/'pretext_model.pth', pretext, alternations=alternations, lr=bissl_lr, lower_lr=lower_lr,
-                  head_warmup=head_warmup, out=out, tag=dict(data=data, src=pre['cfg']), pretext_kwargs=pkw, **ifnone(bissl_kwargs, {}))
+                  head_warmup=head_warmup, out=out, tag=dict(data=data, src=pre['cfg']), pretext_kwargs=pkw, **ckw, **ifnone(bissl_kwargs, {}))
     for s in seeds: ft(out/'bissl.pth', seed=s, name=f'finetune/bissl_seed{s}', tag=dict(data=data, src=bis['cfg']))
     df = results_table(out, seeds, matched, scratch)
     atomic_write(out/'results.csv', lambda t: df.to_csv(t, index=False))

@@ -4,13 +4,14 @@
 
 # %% ../nbs/00_data.ipynb #4397f810
 from __future__ import annotations
-import math, os, tempfile
+import math, os, tempfile, itertools, hashlib, json, warnings
 from fastai.vision.all import *
 
 # %% auto #0
 __all__ = ['RandomResizedCropFlip', 'ColorJitter', 'RandomGrayscale', 'RandomGaussianBlur', 'pretext_augs', 'PretextViews',
-           'ExpandChannels', 'ResizeBatch', 'to_uint8_images', 'image_stats', 'Endless', 'BilevelDataLoaders',
-           'ToTensorImage', 'atomic_write', 'atomic_save']
+           'ExpandChannels', 'ResizeBatch', 'to_uint8_images', 'image_stats', 'check_count', 'check_choice',
+           'check_device', 'check_writable', 'iter_from', 'Endless', 'BilevelDataLoaders', 'ToTensorImage',
+           'BadImagesError', 'find_bad_images', 'atomic_write', 'atomic_save']
 
 # %% ../nbs/00_data.ipynb #506085b8
 def _rand(n, lo, hi, device): return torch.empty(n, device=device).uniform_(lo, hi)
@@ -132,17 +133,64 @@ def to_uint8_images(x, name='x'):
     if x.ndim == 3: x = x[:,None]
     if x.ndim != 4: raise ValueError(f'{name}: expected images shaped (N, C, H, W) or (N, H, W), got {tuple(x.shape)}')
     if x.shape[1] not in (1, 3): raise ValueError(f'{name}: expected 1 or 3 channels in dim 1, got {x.shape[1]}; pass (N, C, H, W)')
+    if x.numel() == 0: raise ValueError(f'{name}: no pixels in images shaped {tuple(x.shape)}; pass at least one image of at least 1×1 px')
     if x.dtype == torch.uint8: return x
-    if not x.is_floating_point() or x.min() < 0 or x.max() > 1:
-        raise ValueError(f'{name}: expected uint8 images or floats in [0, 1], got {x.dtype} in [{x.min()}, {x.max()}]')
-    return (x*255).round().to(torch.uint8)
+    if not x.is_floating_point():
+        raise TypeError(f'{name}: expected uint8 images (0..255) or floats in [0, 1], got dtype {x.dtype}; '
+                        'convert with `x.to(torch.uint8)` or `x.float()/255`')
+    bad = (~torch.isfinite(x)).flatten(1).any(1)
+    if bad.any(): raise ValueError(f'{name}: {int(bad.sum())} of {len(x)} images hold NaN or infinite values (the first: image '
+                                   f'{int(bad.nonzero()[0])}); drop them or repair them, e.g. with `x.nan_to_num(0.)`')
+    if x.min() < 0 or x.max() > 1:
+        raise ValueError(f'{name}: expected uint8 images or floats in [0, 1], got {x.dtype} in [{x.min()}, {x.max()}]; '
+                         'rescale them to [0, 1]')
+    return (x.float()*255).round().to(torch.uint8)
 
 def image_stats(x):
     "Per-channel mean and std of uint8 images `x`, for 3-channel normalization"
     x = x.float()/255
-    m,s = x.mean((0,2,3)),x.std((0,2,3))
+    m,s = x.mean((0,2,3)),x.std((0,2,3)).nan_to_num(0.).clamp(min=1/255)  # a flat channel must not divide by 0
     if len(m)==1: m,s = m.repeat(3),s.repeat(3)
     return m.tolist(),s.tolist()
+
+# %% ../nbs/00_data.ipynb #3ed8972a
+def check_count(n, name, min=1, fix=''):
+    "Check `n` is a whole number ≥ `min` (epochs, steps, a batch size...); returns it as an `int`"
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f'`{name}` must be a whole number ≥ {min}, got {n!r} ({type(n).__name__}){"; "+fix if fix else ""}')
+    if n < min: raise ValueError(f'`{name}` must be ≥ {min}, got {n}{"; "+fix if fix else ""}')
+    return int(n)
+
+def check_choice(value, choices, name):
+    "Check `value` is one of `choices` (names, or a dict of them); returns `choices[value]` for a dict, else `value`"
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f'unknown {name} {value!r}: choose one of {", ".join(map(repr, choices))}')
+    return choices[value] if isinstance(choices, dict) else value
+
+def check_device(device=None):
+    "`device` (default: `default_device()`) as a `torch.device`, after checking that this machine has it"
+    if device is None: return default_device()
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise ValueError(f"{device!r} is not a device: use 'cpu', 'cuda', 'cuda:1', 'mps' or leave it out") from e
+    if d.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {str(device)!r}: torch finds no CUDA GPU on this machine; pass device='cpu' or leave it out")
+        n = torch.cuda.device_count()
+        if d.index is not None and d.index >= n: raise ValueError(f'device {str(device)!r}: this machine has {n} CUDA GPU(s), cuda:0 to cuda:{n-1}')
+    if d.type == 'mps' and not torch.backends.mps.is_available():
+        raise ValueError(f"device {str(device)!r}: MPS is not available here; pass device='cpu' or leave it out")
+    return d
+
+def check_writable(folder, what='run folder'):
+    "Create `folder` if needed and check that a file can be written in it; returns it as a `Path`"
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd,tmp = tempfile.mkstemp(dir=folder, prefix='.write_test.'); os.close(fd); os.remove(tmp)
+    except OSError as e:
+        raise type(e)(e.errno, f'{what} {folder} cannot be written ({e.strerror or e}); pass another folder or fix its permissions') from e
+    return folder
 
 # %% ../nbs/00_data.ipynb #4efe034e
 def _check_bs(n, bs, what, fix):
@@ -154,8 +202,27 @@ def _item_size(ds, item_tfms):
     x = Pipeline(item_tfms)(ds[0])[0]
     return tuple(x.shape[-2:]) if hasattr(x, 'shape') else x.size[::-1]
 
+def iter_from(dl, k=0, rng=None):
+    "Iterate `dl` from its batch `k` on, as a full pass would go on, without loading the first `k`; `rng`: its state at the pass's start"
+    if rng is not None: dl.rng.setstate(rng)  # (runs at the first `next`, like `iter(dl)` itself)
+    if not k: yield from dl; return
+    own,get,fake = dl.__dict__.get('get_idxs'),dl.get_idxs,dl.fake_l
+    def rest():
+        idxs = get()  # the full pass's order: the shuffle draws from `dl.rng` as usual
+        return idxs[k*dl.bs:] if isinstance(idxs, list) else itertools.islice(idxs, k*dl.bs, None)
+    # torch draws a seed from the global generator when a pass starts; this pass started long ago, so draw it elsewhere
+    dl.get_idxs,fake.generator,it = rest,torch.Generator(),iter(dl)
+    try: b = next(it)
+    except StopIteration: return
+    finally:
+        del fake.generator
+        if own is None: del dl.get_idxs
+        else: dl.get_idxs = own
+    yield b
+    yield from it
+
 class Endless:
-    "Iterate `dl` forever (a shuffling loader reshuffles each pass); its position can be saved and replayed"
+    "Iterate `dl` forever (a shuffling loader reshuffles each pass); its position can be saved and restored"
     def __init__(self, dl): self.dl,self.it,self.k,self.rng = dl,None,0,None
     def __next__(self):
         while True:
@@ -166,10 +233,8 @@ class Endless:
             return b
     def state(self): return dict(rng=self.rng if self.it is not None else self.dl.rng.getstate(), k=self.k if self.it is not None else 0)
     def load_state(self, s):
-        "Replay the pass of state `s` up to its position"
-        self.dl.rng.setstate(s['rng'])
-        self.rng,self.k,self.it = s['rng'],0,iter(self.dl)
-        for _ in range(s['k']): next(self)
+        "Go back to the pass of state `s`, at its position (the batches before it are not loaded again)"
+        self.rng,self.k,self.it = s['rng'],s['k'],iter_from(self.dl, s['k'], s['rng'])
 
 def _unlabeled(ds, n_inp=2):
     "The images of `ds` (its first pipeline) as a dataset whose batches become `n_inp` views"
@@ -216,7 +281,9 @@ def from_dsets(cls:BilevelDataLoaders, pretext_ds, train_ds, valid_ds, size=None
                item_tfms=None, batch_tfms=None, train_tfms=None, views=None, stats=imagenet_stats,
                num_workers=0, path='.', device=None):
     "Build from unlabeled `pretext_ds` and labeled `train_ds`/`valid_ds` fastai datasets"
-    pretext_bs = ifnone(pretext_bs, bs)
+    bs,pretext_bs = check_count(bs, 'bs'),check_count(ifnone(pretext_bs, bs), 'pretext_bs')
+    if size is not None: size = tuple(check_count(s, 'size') for s in tuplify(size)) if is_listy(size) else check_count(size, 'size')
+    check_count(num_workers, 'num_workers', min=0)
     _check_bs(len(train_ds), bs, 'downstream train', 'lower `bs`')
     _check_bs(len(valid_ds), 1, 'downstream valid', '')
     _check_bs(len(pretext_ds), pretext_bs, 'pretext', 'lower `pretext_bs`')
@@ -225,7 +292,7 @@ def from_dsets(cls:BilevelDataLoaders, pretext_ds, train_ds, valid_ds, size=None
     norm = Normalize.from_stats(*stats, cuda=False)
     views = PretextViews(ifnone(views, pretext_augs(size)))
     train_tfms = L(ifnone(train_tfms, [RandomResizedCropFlip(size, min_scale=0.35, flip_p=0.)]))
-    device = ifnone(device, default_device())
+    device = check_device(device)
     def dl(ds, bs, shuffle, tfms):
         return TfmdDL(ds, bs=bs, shuffle=shuffle, drop_last=shuffle, after_item=item_tfms, after_batch=base+tfms+[norm],
                       num_workers=num_workers, device=device)
@@ -237,6 +304,16 @@ def from_dsets(cls:BilevelDataLoaders, pretext_ds, train_ds, valid_ds, size=None
 class ToTensorImage(DisplayedTransform):
     "Cast a tensor item to `TensorImage` (a class, not a function, so exported learners pickle)"
     def encodes(self, o:Tensor): return TensorImage(o)
+
+def _labels(y, name):
+    "`y` as a 1-d tensor of class indices, checked"
+    y = torch.as_tensor(y)
+    if y.ndim != 1: raise ValueError(f'{name}: expected one class index per image, shaped (N,), got {tuple(y.shape)}')
+    if y.is_floating_point() and not (y.isfinite().all() and (y == y.round()).all()):
+        raise ValueError(f'{name}: labels must be whole class indices, got non-integer or non-finite values; pass an integer tensor')
+    if not (y.is_floating_point() or y.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)):
+        raise TypeError(f'{name}: labels must be integer class indices, got dtype {y.dtype}')
+    return y.long()
 
 def _label_ds(x, y, vocab):
     "A labeled dataset of image tensors `x` and class indices `y`"
@@ -251,7 +328,7 @@ def from_tensors(cls:BilevelDataLoaders, x_pretext, x_train, y_train, x_valid, y
     if len(chans) > 1: raise ValueError(f'x_pretext, x_train and x_valid have mixed channel counts {chans}; give them all 1 or 3 channels')
     for x,y,n in ((xs[1], y_train, 'train'), (xs[2], y_valid, 'valid')):
         if len(x) != len(y): raise ValueError(f'x_{n} has {len(x)} images but y_{n} has {len(y)} labels')
-    y_train,y_valid = torch.as_tensor(y_train).long(),torch.as_tensor(y_valid).long()
+    y_train,y_valid = _labels(y_train, 'y_train'),_labels(y_valid, 'y_valid')
     vocab = L(ifnone(vocab, [str(i) for i in range(int(max(y_train.max(), y_valid.max()))+1)]))
     if max(y_train.max(), y_valid.max()) >= len(vocab) or min(y_train.min(), y_valid.min()) < 0:
         raise ValueError(f'labels must be class indices in [0, {len(vocab)}) to match the vocab')
@@ -260,6 +337,48 @@ def from_tensors(cls:BilevelDataLoaders, x_pretext, x_train, y_train, x_valid, y
                           stats=ifnone(stats, image_stats(xs[0])), **kwargs)
 
 # %% ../nbs/00_data.ipynb #b3ddc8a5
+class BadImagesError(ValueError):
+    "Image files that cannot be opened; `files` lists them all"
+    def __init__(self, files, total):
+        self.files = L(files)
+        shown = '\n  '.join(map(str, self.files[:20])) + (f'\n  ... ({len(files)-20} more in `err.files`)' if len(files) > 20 else '')
+        super().__init__(f'{len(files)} of {total} image files cannot be opened:\n  {shown}\n'
+                         'Remove or replace them, or pass `skip_bad=True` to leave them out')
+
+def _cache_file(root):
+    d = Path(os.environ.get('BISSL_CACHE', Path.home()/'.cache'/'bissl_fast'))/'verified'
+    return d/f'{hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:16]}.json'
+
+def find_bad_images(files, root=None, n_workers=None):
+    "The `files` that PIL cannot open (fastai's `verify_image`, in threads); with `root`, results are cached by file size and time"
+    files = L(files).map(Path)
+    cache,old = (_cache_file(root), {}) if root is not None else (None, {})
+    if cache is not None and cache.exists():
+        try: old = json.loads(cache.read_text())
+        except (OSError, ValueError): old = {}
+    def key(f):
+        st = f.stat()
+        return str(f.resolve()),[st.st_size, st.st_mtime_ns]
+    keys = files.map(key)
+    todo = [i for i,(k,sig) in enumerate(keys) if old.get(k, [None])[:2] != sig]
+    oks = parallel(verify_image, files[todo], n_workers=ifnone(n_workers, defaults.cpus), threadpool=True, progress=False)
+    new = {keys[i][0]:keys[i][1]+[bool(ok)] for i,ok in zip(todo, oks)}
+    res = {**old, **new}
+    if cache is not None and new:
+        try: atomic_write(cache, lambda t: Path(t).write_text(json.dumps(res)))
+        except OSError: pass  # no cache then: verifying again next time is only slower
+    return L(f for f,(k,_) in zip(files, keys) if not res[k][2])
+
+def _check_images(files, root, skip_bad, what):
+    "`files` without the unreadable ones, which stop us unless `skip_bad`"
+    files = L(files).map(Path)
+    bad = find_bad_images(files, ifnone(root, Path(os.path.commonpath([str(f.resolve().parent) for f in files]))))
+    if not bad: return files
+    if not skip_bad: raise BadImagesError(bad, len(files))
+    warnings.warn(f'{what}: left out {len(bad)} of {len(files)} image files that cannot be opened (the first: {bad[0]})')
+    bad = set(map(str, bad))
+    return L(files).filter(lambda f: str(f) not in bad)
+
 def _image_files(path, what):
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f'{what} folder {path} does not exist; check the path')
@@ -270,22 +389,36 @@ def _image_files(path, what):
 @patch(cls_method=True)
 @delegates(BilevelDataLoaders.from_dsets, but=['item_tfms', 'batch_tfms'])
 def from_folders(cls:BilevelDataLoaders, path, pretext=None, train='train', valid='valid', valid_pct=None, seed=None,
-                 size=96, pre_size=None, stats=imagenet_stats, **kwargs):
+                 size=96, pre_size=None, stats=imagenet_stats, verify=True, skip_bad=False, **kwargs):
     "Build from ImageNet-style labeled folders under `path` and an optional unlabeled `pretext` folder"
     path = Path(path)
-    for n in ([train] if valid_pct else [train, valid]): _image_files(path/n, f'labeled {n}')
+    folders = [train] if valid_pct else [train, valid]
+    files = L(f for n in folders for f in _image_files(path/n, f'labeled {n}'))
+    pre_files = _image_files(path/pretext, 'pretext') if pretext else None
+    if verify:
+        files = _check_images(files, path, skip_bad, f'labeled folders of {path}')
+        if pretext: pre_files = _check_images(pre_files, path/pretext, skip_bad, f'pretext folder {path/pretext}')
     splitter = RandomSplitter(valid_pct, seed=seed) if valid_pct else GrandparentSplitter(train, valid)
-    items = partial(get_image_files, folders=[train] if valid_pct else [train, valid])
-    dsets = DataBlock((ImageBlock, CategoryBlock), get_items=items, get_y=parent_label, splitter=splitter).datasets(path)
-    pre = Datasets(_image_files(path/pretext, 'pretext'), tfms=[[PILImage.create]]) if pretext else dsets.train
+    dsets = DataBlock((ImageBlock, CategoryBlock), get_y=parent_label, splitter=splitter).datasets(files)
+    pre = Datasets(pre_files, tfms=[[PILImage.create]]) if pretext else dsets.train
     return cls.from_dsets(pre, dsets.train, dsets.valid, size=size, item_tfms=[Resize(ifnone(pre_size, size)), ToTensor()],
                           batch_tfms=[IntToFloatTensor()], stats=stats, path=path, **kwargs)
 
 # %% ../nbs/00_data.ipynb #31d41c18
+def _all_files(items): return len(items) > 0 and all(isinstance(o, (str, Path)) and Path(o).suffix.lower() in image_extensions for o in items)
+
 @patch(cls_method=True)
 @delegates(BilevelDataLoaders.from_dsets, but=['item_tfms', 'batch_tfms'])
-def from_dblock(cls:BilevelDataLoaders, dblock, source, pretext_items=None, size=None, **kwargs):
+def from_dblock(cls:BilevelDataLoaders, dblock, source, pretext_items=None, size=None, verify=True, skip_bad=False, **kwargs):
     "Build from a labeled `DataBlock` on `source`; `pretext_items` (default: the train inputs) are the unlabeled data"
+    if verify:
+        root = source if isinstance(source, (str, Path)) and Path(source).is_dir() else None
+        items = L((dblock.get_items or noop)(source))
+        if _all_files(items):
+            dblock = copy(dblock); dblock.get_items = None
+            source = _check_images(items, root, skip_bad, f'items of {source if root else "the DataBlock"}')
+        if pretext_items is not None and _all_files(pretext_items):
+            pretext_items = _check_images(pretext_items, None, skip_bad, 'pretext_items')
     dsets = dblock.datasets(source)
     pre = Datasets(pretext_items, tfms=[dsets.tls[0].tfms.fs]) if pretext_items is not None else dsets.train
     return cls.from_dsets(pre, dsets.train, dsets.valid, size=size, item_tfms=dblock.item_tfms,

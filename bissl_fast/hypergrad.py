@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['hvp_operator', 'preserved_buffers', 'solve_cg', 'solve_neumann', 'solve_minres', 'lanczos', 'lowrank_solve',
-           'ij_matvec', 'implicit_grad', 'ImplicitSolver']
+           'ij_matvec', 'check_solver', 'implicit_grad', 'ImplicitSolver']
 
 # %% ../nbs/03_hypergrad.ipynb #ba82ded4
 import math, torch
@@ -255,7 +255,8 @@ def ij_matvec(hvp, lam=1e-3, damping=10.):
 _solvers = ('lanczos', 'cg', 'minres', 'neumann', 'layerwise')
 _policies = dict(cg=('stop', 'raise', 'continue'), layerwise=('stop', 'raise', 'continue'), lanczos=('continue', 'abs', 'stop', 'raise'))
 
-def _check_solver(solver, on_negative='stop'):
+def check_solver(solver, on_negative='stop'):
+    "Raise `ValueError` unless `solver` is known and `on_negative` is one of its policies"
     if solver not in _solvers: raise ValueError(f'solver must be one of {_solvers}, got {solver!r}')
     ok = _policies.get(solver)
     if ok and on_negative not in ok: raise ValueError(f"on_negative must be one of {ok} for solver={solver!r}, got {on_negative!r}")
@@ -273,7 +274,7 @@ def _solve(solver, A, v, iters, tol, x0, Ax0=None, info=None, on_negative='stop'
 
 def implicit_grad(loss, params, v, lam=1e-3, damping=10., iters=5, tol=None, x0=None, solver='cg', info=None, on_negative='stop'):
     "(I + H/(lam+damping))⁻¹·v, H the Hessian of the pretext `loss` w.r.t. `params`"
-    _check_solver(solver, on_negative)
+    check_solver(solver, on_negative)
     A = ij_matvec(hvp_operator(loss, params), lam=lam, damping=damping)
     return _solve(solver, A, tuple(v), iters, tol, x0, info=info, on_negative=on_negative)[0]
 
@@ -282,7 +283,7 @@ class ImplicitSolver:
     "Solve (I + H/(lam+damping)) x = v for many `v` with one Hessian operator (one upper stage)"
     def __init__(self, loss, params, lam=1e-3, damping=10., iters=5, tol=None, solver='cg', warm_start=True, on_negative='stop',
                  eig_floor=1e-2, reduce=None):
-        _check_solver(solver, on_negative)
+        check_solver(solver, on_negative)
         store_attr('lam,damping,iters,tol,solver,warm_start,on_negative,eig_floor,reduce')
         hvp = hvp_operator(loss, params)
         self.hvp = hvp if reduce is None else (lambda v: reduce(hvp(v)))

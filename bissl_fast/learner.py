@@ -4,17 +4,17 @@
 
 # %% ../nbs/04_learner.ipynb #61279575
 from __future__ import annotations
-import math, random, time, warnings
+import math, random, time, warnings, signal, sys, threading
 from copy import deepcopy
 from fastai.vision.all import *
 from fastai.callback.fp16 import MixedPrecision
-from .data import BilevelDataLoaders, atomic_save
+from .data import BilevelDataLoaders, atomic_save, check_count, check_choice, iter_from
 from .pretext import PretextModel, create_encoder, pretext_models, load_backbone_state, _img_size, _unwrap
-from .hypergrad import ImplicitSolver, preserved_buffers
+from .hypergrad import ImplicitSolver, preserved_buffers, check_solver
 
 # %% auto #0
-__all__ = ['BilevelModel', 'bilevel_splitter', 'BilevelCallback', 'BilevelStat', 'LowerAccuracy', 'BilevelLearner',
-           'bissl_learner', 'classifier_splitter', 'classifier_learner']
+__all__ = ['BilevelModel', 'bilevel_splitter', 'BilevelCallback', 'BilevelStat', 'LowerAccuracy', 'BilevelLearner', 'Interrupted',
+           'Checkpoint', 'bissl_learner', 'classifier_splitter', 'classifier_learner']
 
 # %% ../nbs/04_learner.ipynb #03b6e77c
 class BilevelModel(Module):
@@ -38,6 +38,9 @@ class BilevelCallback(Callback):
     def __init__(self, lam=1e-3, damping=10., gamma=1., lower_steps=20, upper_steps=8, solver='lanczos', lanczos_steps=15,
                  cg_iters=5, cg_tol=None, on_negative='continue', eig_floor=1e-2, clip=10., lower_warmup=0.05, alternations=None):
         store_attr()
+        for n,lo in (('lower_steps', 0), ('upper_steps', 1), ('lanczos_steps', 1), ('cg_iters', 1)): check_count(getattr(self, n), n, lo)
+        check_solver(solver, on_negative)
+        if alternations is not None: check_count(alternations, 'alternations')
         self.active,self.isolver,self.n_lower,self.n_alt = True,None,0,0
 
     @property
@@ -72,7 +75,7 @@ class BilevelCallback(Callback):
         self.total_lower = max(1, ifnone(self.alternations, n_alt)*self.lower_steps)
         lr = self.learn.lower_lr
         self.lower_sched = combine_scheds([self.lower_warmup, 1-self.lower_warmup], [SchedLin(lr/100, lr), SchedCos(lr, lr/1000)])
-        if not hasattr(self.learn, 'skip_to_epoch'): self.n_lower,self.n_alt = 0,0  # a resumed fit keeps its counters
+        if not (hasattr(self.learn, 'skip_to_epoch') or getattr(self.learn, 'resumed', False)): self.n_lower,self.n_alt = 0,0  # a resumed fit keeps its counters
 
     def before_train(self):
         self.stats = {k:[] for k in _STATS}
@@ -206,10 +209,11 @@ class LowerAccuracy(AvgMetric):
 # %% ../nbs/04_learner.ipynb #9524ab9f
 def _rng_state(dls):
     return dict(torch=torch.get_rng_state(), cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                python=random.getstate(), numpy=np.random.get_state(), train=dls.train.rng.getstate(), pretext=dls.pretext_state())
+                python=random.getstate(), numpy=np.random.get_state(), train=dls.train.rng.getstate(),
+                pretext=dls.pretext_state() if hasattr(dls, 'pretext_state') else None)
 
 def _set_rng_state(dls, s):
-    dls.load_pretext_state(s['pretext'])  # first: replaying the pass consumes random numbers
+    if s.get('pretext') is not None: dls.load_pretext_state(s['pretext'])
     dls.train.rng.setstate(s['train'])
     torch.set_rng_state(s['torch'].cpu()); random.setstate(s['python']); np.random.set_state(s['numpy'])
     if s['cuda'] is not None and torch.cuda.is_available():  # RNG states are CPU byte tensors, whatever `load`'s map_location
@@ -239,17 +243,46 @@ class BilevelLearner(Learner):
 
 # %% ../nbs/04_learner.ipynb #52ab6305
 @patch
+def checkpoint_state(self:Learner):
+    "What resuming a fit exactly needs: weights, optimizer and random states"
+    if self.opt is None: self.create_opt()
+    return dict(model=get_model(self.model).state_dict(), opt=self.opt.state_dict(), rng=_rng_state(self.dls))
+
+@patch
+def load_checkpoint_state(self:Learner, state, strict=True):
+    "Load what `checkpoint_state` returned"
+    get_model(self.model).load_state_dict(state['model'], strict=strict)
+    if self.opt is None: self.create_opt()
+    self.opt.load_state_dict(state['opt'])
+    _set_rng_state(self.dls, state['rng'])
+
+@patch
+def checkpoint_state(self:BilevelLearner):
+    "Both models and optimizers, the bilevel counters and the random states"
+    if self.lower_opt is None: self.create_lower_opt()
+    cb = self.bilevel
+    return dict(Learner.checkpoint_state(self), lower_opt=self.lower_opt.state_dict(), head_warmed=self.head_warmed,
+                bilevel=dict(n_lower=cb.n_lower, n_alt=cb.n_alt))
+
+@patch
+def load_checkpoint_state(self:BilevelLearner, state, strict=True):
+    "Load what `checkpoint_state` returned"
+    if self.lower_opt is None: self.create_lower_opt()
+    self.lower_opt.load_state_dict(state['lower_opt'])
+    self.head_warmed = state['head_warmed']
+    self.bilevel.n_lower,self.bilevel.n_alt = state['bilevel']['n_lower'],state['bilevel']['n_alt']
+    Learner.load_checkpoint_state(self, state, strict=strict)  # last: it sets the random states
+
+@patch
+def at_safe_point(self:BilevelLearner):
+    "Whether the fit can stop after this batch and resume exactly: at the end of an alternation"
+    return (self.iter+1) % self.bilevel.upper_steps == 0
+
+@patch
 def save(self:BilevelLearner, file, with_opt=True, pickle_protocol=2):
     "Save both models and, if `with_opt`, both optimizers, the bilevel counters and random states, atomically"
     file = join_path_file(file, self.path/self.model_dir, ext='.pth')
-    state = dict(model=get_model(self.model).state_dict())
-    if with_opt:
-        if self.opt is None: self.create_opt()
-        if self.lower_opt is None: self.create_lower_opt()
-        cb = self.bilevel
-        state.update(opt=self.opt.state_dict(), lower_opt=self.lower_opt.state_dict(), head_warmed=self.head_warmed,
-                     bilevel=dict(n_lower=cb.n_lower, n_alt=cb.n_alt), rng=_rng_state(self.dls))
-    atomic_save(state, file)
+    atomic_save(self.checkpoint_state() if with_opt else dict(model=get_model(self.model).state_dict()), file)
     return file
 
 @patch
@@ -259,14 +292,8 @@ def load(self:BilevelLearner, file, device=None, with_opt=True, strict=True):
     device = ifnone(device, getattr(self.dls, 'device', None))
     state = torch.load(file, map_location=device, weights_only=False)
     if 'model' not in state: state = dict(model=state)
-    get_model(self.model).load_state_dict(state['model'], strict=strict)
-    if with_opt and 'opt' in state:
-        if self.opt is None: self.create_opt()
-        if self.lower_opt is None: self.create_lower_opt()
-        self.opt.load_state_dict(state['opt']); self.lower_opt.load_state_dict(state['lower_opt'])
-        self.head_warmed = state['head_warmed']
-        self.bilevel.n_lower,self.bilevel.n_alt = state['bilevel']['n_lower'],state['bilevel']['n_alt']
-        _set_rng_state(self.dls, state['rng'])
+    if with_opt and 'opt' in state: self.load_checkpoint_state(state, strict=strict)
+    else: get_model(self.model).load_state_dict(state['model'], strict=strict)
     return self
 
 @patch
@@ -298,6 +325,9 @@ def fit_bilevel(self:BilevelLearner, n_epoch=None, lr=None, lower_lr=None, alter
                 div_final=1e3, start_epoch=0, cbs=None, **kwargs):
     "Run the BiSSL stage for `n_epoch` downstream epochs, or exactly `alternations` alternations; returns the learner"
     if (n_epoch is None) == (alternations is None): raise ValueError('give either `n_epoch` or `alternations`')
+    if n_epoch is not None: check_count(n_epoch, 'n_epoch', fix='pass how many downstream epochs to run')
+    if alternations is not None: check_count(alternations, 'alternations', fix='pass how many alternations to run')
+    if head_warmup is not None: check_count(head_warmup, 'head_warmup', min=0)
     if alternations is not None: n_epoch = math.ceil(alternations/self.alternations_per_epoch())
     if lower_lr is not None: self.lower_lr = lower_lr
     hw = ifnone(head_warmup, self.head_warmup)
@@ -307,6 +337,117 @@ def fit_bilevel(self:BilevelLearner, n_epoch=None, lr=None, lower_lr=None, alter
     self.fit(n_epoch, lr, cbs=L(ParamScheduler({'lr': SchedCos(lr, lr/div_final)}))+L(cbs), start_epoch=start_epoch, **kwargs)
     return self
 
+# %% ../nbs/04_learner.ipynb #fdcab148
+class Interrupted(CancelFitException):
+    "A fit stopped by a signal after writing its checkpoint: the same call resumes it"
+    def __init__(self, signum, file):
+        self.signum,self.file = signum,file
+    def __str__(self): return f'stopped by {signal.Signals(self.signum).name}; checkpoint in {self.file}: run the same command again to resume'
+
+class _ShiftIter(Callback):
+    "Number the batches of a resumed epoch from where it stopped"
+    order = -100
+    def __init__(self, k): self.k = k
+    def before_batch(self): self.learn.iter += self.k
+
+class Checkpoint(Callback):
+    "Keep a resumable checkpoint `fname`: each epoch's end, every `every` safe points or `minutes`, and on a signal (then stop)"
+    order,run_valid = 90,False
+    def __init__(self, fname='checkpoint', every=None, minutes=10., signals=(signal.SIGTERM, signal.SIGINT)):
+        if every is not None: check_count(every, 'every')
+        store_attr(); self.pos,self.rng,self.signum,self.shift = None,None,None,None
+
+    @property
+    def learn(self): return self.__dict__.get('_learn')
+    @learn.setter
+    def learn(self, learn):
+        if learn is None: self._restore(); self._unshift()  # detached: `fit` is over, even if it ended in an error
+        self.__dict__['_learn'] = learn
+
+    def _restore(self):
+        for s,h in getattr(self, 'old', {}).items(): signal.signal(s, h)
+        self.old = {}
+
+    def file(self, learn=None):
+        learn = ifnone(learn, self.learn)
+        return join_path_file(self.fname, learn.path/learn.model_dir, ext='.pth')
+
+    def resume(self, learn):
+        "Load the checkpoint into `learn` if there is one; returns the epoch to pass as `fit`'s `start_epoch`"
+        f = self.file(learn)
+        if not f.exists(): return 0
+        s = torch.load(f, map_location=learn.dls.device, weights_only=False)
+        learn.load_checkpoint_state(s['learner'])
+        for cb in learn.cbs:
+            if hasattr(type(cb), 'load_ckpt_state') and cb.name in s['cbs']: cb.load_ckpt_state(s['cbs'][cb.name])
+        self.pos,self.rng,learn.resumed = s['pos'],s['learner']['rng'],True
+        print(f"resuming from {f}: epoch {self.pos['epoch']}, batch {self.pos['batch']}")
+        return self.pos['epoch']
+
+    def before_fit(self):
+        self.t_last,self.n_safe,self.signum,self.old,self.ran = time.monotonic(),0,None,{},False
+        if threading.current_thread() is threading.main_thread():
+            self.old = {s:signal.signal(s, self._on_signal) for s in self.signals}
+
+    def _on_signal(self, signum, frame):
+        if self.signum is not None: raise KeyboardInterrupt  # a second signal: stop now
+        self.signum = signum
+        print(f'\n{signal.Signals(signum).name} received: stopping after the current step, with a checkpoint', file=sys.stderr, flush=True)
+
+    def before_train(self):
+        self.ran,p = True,self.pos
+        if p is not None and self.epoch == p['epoch']:
+            self.pos = None
+            _set_rng_state(self.dls, self.rng)
+            if p['batch']:
+                self.learn.dl = _Resumed(self.dl, p['batch'], p['train_rng'])
+                self.shift = _ShiftIter(p['batch']); self.learn.add_cb(self.shift)
+                for _ in range(p['batch']): self.learn.pct_train += 1./(len(self.dl)*self.n_epoch)  # as TrainEvalCallback adds it
+            else: self.dls.train.rng.setstate(p['train_rng'])
+        self.epoch_rng = self.dls.train.rng.getstate()
+
+    def after_batch(self):
+        if self.iter+1 >= self.n_iter or not getattr(self.learn, 'at_safe_point', lambda: True)(): return  # the epoch's end: after_epoch
+        self.n_safe += 1
+        if self.signum is not None or (self.every and self.n_safe % self.every == 0) or self._due(): self._save(self.epoch, self.iter+1)
+        if self.signum is not None: raise CancelFitException
+
+    def _due(self): return self.minutes is not None and time.monotonic()-self.t_last > 60*self.minutes
+    def after_train(self): self._unshift()
+    def _unshift(self):
+        if self.shift is not None and self.learn is not None: self.learn.remove_cb(self.shift)
+        self.shift = None
+
+    def after_epoch(self):
+        ran,self.ran = self.ran,False
+        if not ran: return  # an epoch skipped on resuming
+        self.n_safe += 1
+        self._save(self.epoch+1, 0)
+        if self.signum is not None: raise CancelFitException
+
+    def _save(self, epoch, batch):
+        pos = dict(epoch=epoch, batch=batch, train_rng=self.epoch_rng if batch else self.dls.train.rng.getstate())
+        cbs = {cb.name:cb.ckpt_state() for cb in self.learn.cbs if hasattr(type(cb), 'ckpt_state')}
+        atomic_save(dict(learner=self.learn.checkpoint_state(), pos=pos, cbs=cbs), self.file())
+        self.t_last = time.monotonic()
+
+    def after_fit(self):
+        self._restore()
+        self.learn.resumed = False
+        self._unshift()
+        if self.signum is not None: raise Interrupted(self.signum, self.file())
+
+    def clear(self, learn=None):
+        "Delete the checkpoint (once the run it belongs to is finished)"
+        self.file(learn).unlink(missing_ok=True)
+
+class _Resumed(GetAttr):
+    "The training loader of a resumed epoch: its pass from batch `k` on, with the full pass's length"
+    _default = 'dl'
+    def __init__(self, dl, k, rng): self.dl,self.k,self.rng = dl,k,rng
+    def __len__(self): return len(self.dl)
+    def __iter__(self): return iter_from(self.dl, self.k, self.rng)
+
 # %% ../nbs/04_learner.ipynb #3f3ea7c4
 def _lower_model(arch, pretext, pretrained, n_in, small_stem, cut, pretext_kwargs):
     "The lower pretext model, from a stage-1 learner or `arch` + `pretext` + a backbone state"
@@ -315,7 +456,7 @@ def _lower_model(arch, pretext, pretrained, n_in, small_stem, cut, pretext_kwarg
     if isinstance(pretext, PretextModel): lower = pretext
     else:
         if arch is None: raise ValueError('pass an `arch` (e.g. resnet18) or a `PretextModel` as `pretext`')
-        cls = pretext_models[pretext.lower()] if isinstance(pretext, str) else pretext
+        cls = check_choice(pretext.lower(), pretext_models, 'pretext') if isinstance(pretext, str) else pretext
         lower = cls(create_encoder(arch, n_in, False, small_stem, cut), **pretext_kwargs)
     if pretrained is None:
         warnings.warn('bissl_learner: no `pretrained` backbone given, so both levels start from random weights. '

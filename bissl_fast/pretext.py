@@ -9,7 +9,7 @@ import math, inspect
 from copy import deepcopy
 from contextlib import contextmanager
 from torch.nn.modules.batchnorm import _BatchNorm
-from .data import atomic_save
+from .data import atomic_save, check_choice
 
 # %% auto #0
 __all__ = ['pretext_models', 'small_stem_', 'Encoder', 'create_encoder', 'tiny_cnn', 'mlp', 'nt_xent', 'byol_loss',
@@ -43,6 +43,8 @@ class Encoder(Module):
 
 def create_encoder(arch, n_in=3, pretrained=False, small_stem=None, cut=None):
     "An `Encoder` on the body of `arch`; `small_stem=True` adapts a ResNet stem to small images (`None`: the caller decides; here no change)"
+    if not callable(arch): raise TypeError(f'`arch` must be a function building a model, such as `resnet18` or `tiny_cnn`, got {arch!r}; '
+                                           "pass the function itself (the study functions and the command line also take the names)")
     model = _arch_model(arch, pretrained)
     if small_stem: small_stem_(model)
     return Encoder(create_body(model, n_in, pretrained, ifnone(cut, model_meta.get(arch, {}).get('cut'))))
@@ -271,7 +273,7 @@ def _img_size(dls):
 def pretext_learner(dls, arch=None, pretext='simclr', small_stem=None, pretrained=False, n_in=3, cut=None,
                     metrics=None, cbs=None, opt_func=Adam, **kwargs):
     "A `PretextLearner` pretraining `arch` with `pretext` on `dls.pretext_dls()`; `small_stem=None`: on for images ≤ 64 px"
-    if isinstance(pretext, str): pretext = pretext_models[pretext.lower()]
+    if isinstance(pretext, str): pretext = check_choice(pretext.lower(), pretext_models, 'pretext')
     if isinstance(pretext, type):
         ps = inspect.signature(pretext).parameters
         mkw = {k:kwargs.pop(k) for k in list(kwargs) if k in ps}

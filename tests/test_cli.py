@@ -65,3 +65,30 @@ def test_compare_resumes_after_a_kill(tmp_path):
     # a third run reads everything back: no training, the same table
     r2 = bissl(*args)
     assert 'train_loss' not in r2.stdout and r2.stdout.strip().endswith(r.stdout.strip().splitlines()[-1])
+
+def test_bilevel_sigterm_then_rerun_ends_with_the_uninterrupted_weights(tmp_path):
+    import shutil, signal, torch
+    a,b = tmp_path/'a',tmp_path/'b'
+    bissl('pretrain', *TINY, '--out', a, '--epochs', 1)
+    shutil.copytree(a, b)
+    args = ['bilevel', *TINY, '--alternations', 8, *TINY_BISSL, '--ckpt_every', 1]  # 4 alternations an epoch
+    bissl(*args, '--out', a)
+    p = subprocess.Popen([*CMD, *map(str, [*args, '--out', b])], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        t0 = time.time()
+        while not (b/'bissl_ckpt.pth').exists() and p.poll() is None and time.time()-t0 < 240: time.sleep(0.05)
+        p.send_signal(signal.SIGTERM)  # during the 2nd alternation: the checkpoint above is the 1st's
+        out,err = p.communicate(timeout=240)
+    finally:
+        if p.poll() is None: p.kill(); p.wait()
+    assert p.returncode == 128+signal.SIGTERM, out[-2000:] + err[-3000:]
+    assert 'stopped by SIGTERM' in err and 'run the same command again to resume' in err, err[-2000:]
+    assert not (b/'bissl.json').exists() and not (b/'bissl.pth').exists()
+    done = torch.load(b/'bissl_ckpt.pth', weights_only=False)['learner']['bilevel']['n_alt']
+    assert 0 < done < 8, done
+    r = bissl(*args, '--out', b)
+    assert 'resuming from' in r.stdout, r.stdout[-2000:]
+    wa,wb = torch.load(a/'bissl.pth'),torch.load(b/'bissl.pth')
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa), 'the resumed run must end with the same weights'
+    assert json.loads((b/'bissl.json').read_text())['alternations_done'] == 8
+    assert not (b/'bissl_ckpt.pth').exists()
