@@ -191,10 +191,12 @@ def implicit_grad(loss, params, v, lam=1e-3, damping=10., iters=5, tol=None, x0=
 # %% ../nbs/03_hypergrad.ipynb #4cd4dc6c
 class ImplicitSolver:
     "Solve (I + H/(lam+damping)) x = v for many `v` with one Hessian operator (one upper stage)"
-    def __init__(self, loss, params, lam=1e-3, damping=10., iters=5, tol=None, solver='cg', warm_start=True, on_negative='stop'):
+    def __init__(self, loss, params, lam=1e-3, damping=10., iters=5, tol=None, solver='cg', warm_start=True, on_negative='stop',
+                 reduce=None):
         _check_solver(solver)
-        store_attr('lam,damping,iters,tol,solver,warm_start,on_negative')
-        self.hvp = hvp_operator(loss, params)
+        store_attr('lam,damping,iters,tol,solver,warm_start,on_negative,reduce')
+        hvp = hvp_operator(loss, params)
+        self.hvp = hvp if reduce is None else (lambda v: reduce(tuple(hvp(v))))  # e.g. the average over ranks
         self.A = ij_matvec(self.hvp, lam=lam, damping=damping)
         self.x = self.Ax = None
         self.info, self.n_matvec = {}, 0
@@ -203,6 +205,7 @@ class ImplicitSolver:
         "Solve for the right-hand side `v` (a tuple shaped like the params)"
         if self.A is None: raise RuntimeError('ImplicitSolver: operator released, build a new one for the next stage')
         info, x0 = {}, self.x if self.warm_start else None
+        if self.reduce is not None: v = self.reduce(tuple(v))
         x, Ax = _solve(self.solver, self.A, tuple(v), self.iters, self.tol, x0, Ax0=self.Ax if x0 is not None else None,
                        info=info, on_negative=self.on_negative)
         self.info, self.n_matvec = info, self.n_matvec + info['iters']

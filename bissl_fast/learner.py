@@ -11,6 +11,7 @@ from fastai.callback.fp16 import MixedPrecision
 from .data import BilevelDataLoaders, atomic_save
 from .pretext import PretextModel, create_encoder, pretext_models, load_backbone_state, _img_size, _unwrap
 from .hypergrad import ImplicitSolver, preserved_buffers
+from .distributed import ShardedLearner, shard_dl, unshard_dl, average, average_grads, gather_object, mine, is_main, is_distributed
 
 # %% auto #0
 __all__ = ['BilevelModel', 'bilevel_splitter', 'BilevelCallback', 'BilevelStat', 'LowerAccuracy', 'BilevelLearner',
@@ -19,6 +20,7 @@ __all__ = ['BilevelModel', 'bilevel_splitter', 'BilevelCallback', 'BilevelStat',
 # %% ../nbs/04_learner.ipynb #03b6e77c
 class BilevelModel(Module):
     "The upper classifier `head(backbone(x))`, carrying the `lower` pretext model (lower backbone + pretext heads)"
+    ddp_skip = ('lower',)  # under DDP the lower model's gradients are averaged by the bilevel callback, not by DDP
     def __init__(self, backbone, head, lower):
         self.backbone,self.head,self.lower = backbone,head,lower
         pu,pl = [p.shape for p in backbone.parameters()],[p.shape for p in lower.backbone.parameters()]
@@ -56,7 +58,7 @@ class BilevelCallback(Callback):
         self.run = self.active
         if not self.active: return
         if self.learn.lower_opt is None: self.learn.create_lower_opt()
-        n_alt = math.ceil(len(self.dls.train)/self.upper_steps)*self.n_epoch
+        n_alt = self.learn.alternations_per_epoch()*self.n_epoch
         self.total_lower = max(1, ifnone(self.alternations, n_alt)*self.lower_steps)
         lr = self.learn.lower_lr
         self.lower_sched = combine_scheds([self.lower_warmup, 1-self.lower_warmup], [SchedLin(lr/100, lr), SchedCos(lr, lr/1000)])
@@ -88,7 +90,9 @@ class BilevelCallback(Callback):
         "Replace θ_P's gradient v by the implicit term (I + H/(λ+δ))⁻¹v, added to θ_D's gradient"
         v = [torch.zeros_like(p) if p.grad is None else p.grad for p in self.theta_lower]
         for p in self.theta_lower: p.grad = None
-        if not torch.stack([o.isfinite().all() for o in v]).all():  # one host sync, not one per tensor
+        finite = torch.stack([o.isfinite().all() for o in v]).all()
+        if is_distributed(): finite = average((finite.float(),))[0] == 1  # all ranks skip or solve together
+        if not finite:  # one host sync, not one per tensor
             if getattr(self.learn, 'scaler', None) is not None and self.learn.scaler.is_enabled():
                 for p in self.theta_upper: p.grad = torch.full_like(p, float('inf'))  # the scaler skips this step
                 return
@@ -126,6 +130,7 @@ def lower_step(self:BilevelCallback):
     reg = sum((p-q.detach()).float().pow(2).sum() for p,q in zip(self.theta_lower, self.theta_upper))*(self.lam/2)
     _check_finite(loss_p+reg, 'lower', f'lower step {self.n_lower}', 'lower_lr')
     (loss_p+reg).backward()
+    average_grads(self.learn.lower_params)  # over ranks; a no-op in one process
     nn.utils.clip_grad_norm_(self.learn.lower_params, self.clip)
     opt.step(); opt.zero_grad()
     lower.after_step()
@@ -143,7 +148,7 @@ def lower_stage(self:BilevelCallback):
     with preserved_buffers(self.lower), torch.autocast(one_param(self.lower).device.type, enabled=False):
         loss = self.lower.pretext_loss(v1, v2)
     self.isolver = ImplicitSolver(loss, self.theta_lower, lam=self.lam, damping=self.damping, iters=self.cg_iters,
-                                  tol=self.cg_tol, solver=self.solver, on_negative=self.on_negative)
+                                  tol=self.cg_tol, solver=self.solver, on_negative=self.on_negative, reduce=average)
     self.n_alt += 1
     self.stats['alt_s'].append(time.perf_counter()-t0)
 
@@ -185,7 +190,7 @@ def _set_rng_state(dls, s):
     if s['cuda'] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
 
 # %% ../nbs/04_learner.ipynb #cd91e5f0
-class BilevelLearner(Learner):
+class BilevelLearner(ShardedLearner):
     "A `Learner` for the BiSSL stage: the upper classifier as `model`, the lower pretext model with its own optimizer"
     @delegates(Learner.__init__)
     def __init__(self, dls, model, lower_opt_func=Adam, lower_lr=1e-3, lower_wd=1e-6, head_warmup=0, **kwargs):
@@ -217,8 +222,8 @@ def save(self:BilevelLearner, file, with_opt=True, pickle_protocol=2):
         if self.lower_opt is None: self.create_lower_opt()
         cb = self.bilevel
         state.update(opt=self.opt.state_dict(), lower_opt=self.lower_opt.state_dict(), head_warmed=self.head_warmed,
-                     bilevel=dict(n_lower=cb.n_lower, n_alt=cb.n_alt), rng=_rng_state(self.dls))
-    atomic_save(state, file)
+                     bilevel=dict(n_lower=cb.n_lower, n_alt=cb.n_alt), rng=gather_object(_rng_state(self.dls)))  # every rank's
+    if is_main(): atomic_save(state, file)
     return file
 
 @patch
@@ -235,7 +240,7 @@ def load(self:BilevelLearner, file, device=None, with_opt=True, strict=True):
         self.opt.load_state_dict(state['opt']); self.lower_opt.load_state_dict(state['lower_opt'])
         self.head_warmed = state['head_warmed']
         self.bilevel.n_lower,self.bilevel.n_alt = state['bilevel']['n_lower'],state['bilevel']['n_alt']
-        _set_rng_state(self.dls, state['rng'])
+        _set_rng_state(self.dls, mine(state['rng']))
     return self
 
 @patch
@@ -248,8 +253,8 @@ def export(self:BilevelLearner, fname='export.pkl', **kwargs):
 # %% ../nbs/04_learner.ipynb #ad382131
 @patch
 def alternations_per_epoch(self:BilevelLearner):
-    "Alternations in one pass over the downstream training data"
-    return math.ceil(len(self.dls.train)/self.bilevel.upper_steps)
+    "Alternations in one pass over the downstream training data (this rank's shard of it under DDP)"
+    return math.ceil(len(shard_dl(unshard_dl(self.dls.train)))/self.bilevel.upper_steps)
 
 @patch
 def warmup_head(self:BilevelLearner, n_epoch, lr=None):
@@ -322,7 +327,7 @@ def classifier_learner(dls, backbone, n_out=None, metrics=accuracy, opt_func=par
     backbone = deepcopy(backbone)
     model = nn.Sequential(backbone, nn.Linear(backbone.nf, ifnone(n_out, get_c(dls))))
     dls = DataLoaders(dls.train, dls.valid, path=dls.path, device=dls.device)
-    return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=opt_func, lr=lr, wd=wd,
+    return ShardedLearner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=opt_func, lr=lr, wd=wd,
                    splitter=classifier_splitter, metrics=metrics, **kwargs)
 
 @patch
