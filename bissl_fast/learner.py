@@ -133,7 +133,7 @@ def lower_step(self:BilevelCallback):
     average_grads(self.learn.lower_params)  # over ranks; a no-op in one process
     nn.utils.clip_grad_norm_(self.learn.lower_params, self.clip)
     opt.step(); opt.zero_grad()
-    lower.after_step()
+    lower.after_update()
     self.n_lower += 1
     self.stats['lower_loss'].append(loss_p.detach()); self.stats['reg'].append(reg.detach())
 

@@ -100,7 +100,7 @@ class PretextModel(Module):
     def criterion(self, pred, *yb): raise NotImplementedError
     def pretext_loss(self, v1, v2): return self.criterion(self(v1, v2))
     def set_progress(self, pct): "Training progress in [0, 1], before a training step"
-    def after_step(self): "Called after each optimizer step of the model"
+    def after_update(self): "Called after each optimizer step of the model (not `after_step`: fastai would call a model's `after_step` from its callbacks too)"
     def head_params(self):
         "The trainable pretext-head parameters: everything trainable but the backbone"
         bb = set(map(id, self.backbone.parameters()))
@@ -168,7 +168,7 @@ class BYOL(PretextModel):
             if t.is_floating_point(): t.lerp_(o, 1-tau)
             else: t.copy_(o)
 
-    def after_step(self): self.update_target(self.tau)
+    def after_update(self): self.update_target(self.tau)
     def load_backbone(self, src):
         "Load the online backbone (see `PretextModel.load_backbone`) and copy it into the target"
         super().load_backbone(src)
@@ -224,12 +224,12 @@ def _unwrap(m): return getattr(m, 'module', m)
 
 # %% ../nbs/02_pretext.ipynb #59249fd6
 class PretextCallback(Callback):
-    "Give target-less batches a placeholder `yb`, feed `pct_train` to the pretext model, call its `after_step` after each step"
+    "Give target-less batches a placeholder `yb`, feed `pct_train` to the pretext model, call its `after_update` after each step"
     order = -5
     def before_batch(self):
         if not self.yb: self.learn.yb = (torch.empty(find_bs(self.xb), 0, device=self.xb[0].device),)
         if self.training: _unwrap(self.model).set_progress(self.pct_train)
-    def after_step(self): _unwrap(self.model).after_step()
+    def after_step(self): _unwrap(self.model).after_update()
 
 # %% ../nbs/02_pretext.ipynb #76f1cf63
 class PretextLearner(ShardedLearner):

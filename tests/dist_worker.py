@@ -54,8 +54,8 @@ class Crash(Callback):
             if self.how == 'kill': os.kill(os.getpid(), signal.SIGKILL)
             raise RuntimeError('boom on rank 1')
 
-def run(scenario):
-    "Run `scenario` ('stage1-simclr', 'bissl-byol', 'bissl-simclr-gatherlayer', 'bissl-byol-noreduce', 'kill', 'raise'); final params"
+def run(scenario, fit=True):
+    "Run `scenario` ('stage1-simclr', 'bissl-byol', 'bissl-simclr-gatherlayer', 'bissl-byol-noreduce', 'kill', 'raise'); final params (initial ones if not `fit`)"
     kind,pretext,*variant = scenario.split('-') if '-' in scenario else ('bissl', 'simclr', scenario)
     variant = variant[0] if variant else 'ok'
     set_seed(0)
@@ -72,7 +72,8 @@ def run(scenario):
     learn = bissl_learner(dls, pretext=model, pretrained=model.backbone.state_dict(), lower_steps=3, upper_steps=2,
                           cg_iters=3, damping=1., lr=0.05, lower_lr=1e-2, head_warmup=0, cbs=cbs)
     try:
-        with learn.distrib_ctx(timeout=20): learn.fit_bilevel(alternations=3 if not cbs else 1000)
+        if fit:
+            with learn.distrib_ctx(timeout=20): learn.fit_bilevel(alternations=3 if not cbs else 1000)
     finally: bl.average = average
     return dict(theta_P=_flat(learn.lower_backbone), theta_D=_flat(learn.upper_backbone), phi_D=_flat(learn.head),
                 phi_P=torch.cat([_flat(m) for n,m in learn.lower_model.named_children() if n != 'backbone']))
