@@ -9,6 +9,7 @@ from fastai.vision.all import *
 from .data import atomic_write, atomic_save
 from .pretext import pretext_learner, tiny_cnn, create_encoder, knn_accuracy, _img_size
 from .learner import bissl_learner, classifier_learner
+from .distributed import init_distributed, is_main, is_distributed, rank, barrier
 
 # %% auto #0
 __all__ = ['archs', 'save_json', 'load_json', 'cached', 'seeded', 'get_arch', 'csv_logger', 'EpochCheckpoint', 'checkpoints',
@@ -42,8 +43,10 @@ def _name(f):
 def seeded(dls, seed):
     "`set_seed(seed)`, then `dls()` if `dls` is a function (the exact way), else `dls` with its loaders reseeded"
     set_seed(seed, reproducible=True)
-    if callable(dls): return dls()
-    for dl in dls.loaders: dl.rng.seed(seed)
+    if callable(dls): dls = dls()
+    else:
+        for dl in dls.loaders: dl.rng.seed(seed)
+    if rank(): torch.manual_seed(seed*1024 + rank())  # each rank its own augmentations; the models start from rank 0's
     return dls
 
 archs = dict(tiny_cnn=tiny_cnn, resnet18=resnet18, resnet34=resnet34, resnet50=resnet50)
@@ -56,6 +59,7 @@ def get_arch(arch):
 # %% ../nbs/05_compare.ipynb #f539587d
 def csv_logger(learn, fname, start=0):
     "A `CSVLogger` to `learn.path/fname`; resuming at epoch `start`, the log keeps its first `start` rows and goes on"
+    if not is_main(): return Callback()  # only rank 0 logs
     f = learn.path/fname
     if not (start and f.exists()): return CSVLogger(fname)
     f.write_text(''.join(f.read_text().splitlines(keepends=True)[:start+1]))
@@ -76,7 +80,8 @@ class EpochCheckpoint(Callback):
     order = 70
     def __init__(self, fname): self.fname = fname
     def after_epoch(self):
-        tmp = self.learn.save(f'.{self.fname}.tmp')
+        tmp = self.learn.save(f'.{self.fname}.tmp')  # on every rank: a checkpoint holds the random state of each
+        if not is_main(): return
         new = tmp.with_name(f'{self.fname}_{self.epoch}.pth')
         os.replace(tmp, new)
         for f in checkpoints(self.learn, self.fname):
@@ -96,19 +101,23 @@ def resume_epoch(learn, fname):
     return int(cks[-1].stem.rsplit('_', 1)[1]) + 1
 
 def _clear(learn, fname):
-    for f in checkpoints(learn, fname): f.unlink()
+    if is_main():
+        for f in checkpoints(learn, fname): f.unlink()
+    barrier()
 
 # %% ../nbs/05_compare.ipynb #888b2d6d
 def pretrain(dls, arch, pretext='simclr', epochs=100, lr=3e-3, out='runs/run', seed=0, tag=None, cbs=None, **kwargs):
     "Stage 1: pretrain `arch` with `pretext` by `fit_one_cycle`; backbone, pretext model, CSV log and result under `out`"
     out,arch = Path(out),get_arch(arch)
     cfg = dict(stage='pretext', arch=_name(arch), pretext=pretext, epochs=epochs, lr=lr, seed=seed, kwargs=kwargs, tag=tag)
+    init_distributed()  # under torchrun / accelerate launch: join the other processes first
     if (res := cached(out/'pretext.json', cfg)) is not None: return res
     dls = seeded(dls, seed); out.mkdir(parents=True, exist_ok=True)
     learn = pretext_learner(dls, arch, pretext, path=out, model_dir='.', **kwargs)
     start = resume_epoch(learn, 'pretext_ckpt')
     t0 = time.perf_counter()
-    learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=[csv_logger(learn, 'pretext_log.csv', start), EpochCheckpoint('pretext_ckpt')]+L(cbs))
+    with learn.distrib_ctx():  # DDP when launched on several processes, else nothing
+        learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=[csv_logger(learn, 'pretext_log.csv', start), EpochCheckpoint('pretext_ckpt')]+L(cbs))
     secs = time.perf_counter() - t0
     atomic_save(learn.model.state_dict(), out/'pretext_model.pth')
     learn.save_backbone('pretext')
@@ -125,6 +134,7 @@ def bilevel(dls, arch, pretrained, pretext='simclr', alternations=None, epochs=N
     if alternations is None and epochs is None: raise ValueError('give `alternations` or `epochs` for the BiSSL stage')
     cfg = dict(stage='bissl', arch=_name(arch), pretext=pretext, alternations=alternations, epochs=epochs, lr=lr, lower_lr=lower_lr,
                head_warmup=head_warmup, seed=seed, pretext_kwargs=pretext_kwargs, kwargs=kwargs, tag=tag)
+    init_distributed()
     if (res := cached(out/'bissl.json', cfg)) is not None: return res
     dls = seeded(dls, seed); out.mkdir(parents=True, exist_ok=True)
     pl = pretext_learner(dls, arch, pretext, metrics=[], **ifnone(pretext_kwargs, {}))
@@ -133,8 +143,9 @@ def bilevel(dls, arch, pretrained, pretext='simclr', alternations=None, epochs=N
                           path=out, model_dir='.', **kwargs)
     start = resume_epoch(learn, 'bissl_ckpt')
     t0 = time.perf_counter()
-    learn.fit_bilevel(epochs, alternations=alternations, start_epoch=start,
-                      cbs=[csv_logger(learn, 'bissl_log.csv', start), EpochCheckpoint('bissl_ckpt')]+L(cbs))
+    with learn.distrib_ctx():
+        learn.fit_bilevel(epochs, alternations=alternations, start_epoch=start,
+                          cbs=[csv_logger(learn, 'bissl_log.csv', start), EpochCheckpoint('bissl_ckpt')]+L(cbs))
     secs = time.perf_counter() - t0
     atomic_save(learn.lower_backbone.state_dict(), out/'bissl.pth')
     names,vals = learn.recorder.metric_names[1:-1],learn.recorder.values[-1]
@@ -165,17 +176,19 @@ def finetune(dls, backbone, epochs=30, lr=0.1, seed=0, arch=None, freeze_epochs=
     cfg = dict(stage='finetune', arch=_name(get_arch(arch)), epochs=epochs, lr=lr, seed=seed, freeze_epochs=freeze_epochs,
                method=method, lr_mult=lr_mult, kwargs=kwargs, tag=tag)
     file = Path(out)/f'{name}.json' if out is not None and name is not None else None
+    init_distributed()
     if file is not None and (res := cached(file, cfg)) is not None: return res
     dls = seeded(dls, seed)
     enc = backbone if isinstance(backbone, nn.Module) else load_encoder(dls, arch, backbone, n_in, small_stem)
     hist = ValidHistory()
     learn = classifier_learner(dls, enc, cbs=L(hist)+L(cbs), **kwargs)
     t0 = time.perf_counter()
-    if method == 'fine_tune': learn.fine_tune(epochs, lr, freeze_epochs=freeze_epochs, lr_mult=lr_mult)
-    elif method == 'one_cycle': learn.fit_one_cycle(epochs, lr)
-    else: raise ValueError(f"method must be 'fine_tune' or 'one_cycle', got {method!r}")
+    if method not in ('fine_tune', 'one_cycle'): raise ValueError(f"method must be 'fine_tune' or 'one_cycle', got {method!r}")
+    with learn.distrib_ctx():
+        if method == 'fine_tune': learn.fine_tune(epochs, lr, freeze_epochs=freeze_epochs, lr_mult=lr_mult)
+        else: learn.fit_one_cycle(epochs, lr)
     res = dict(cfg=cfg, acc=hist.hist[-1]['accuracy'], history=[h['accuracy'] for h in hist.hist], time_s=time.perf_counter()-t0)
-    if file is not None: save_json(res, file)
+    if file is not None: save_json(res, file); barrier()
     return res
 
 # %% ../nbs/05_compare.ipynb #6f8eecfb
@@ -186,7 +199,7 @@ def random_init(dls, arch, seed=0, out=None, tag=None, n_in=3, small_stem=None):
     if file is not None and (res := cached(file, cfg)) is not None: return res
     dls = seeded(dls, seed)
     res = dict(cfg=cfg, time_s=0., knn=knn_accuracy(load_encoder(dls, arch, None, n_in, small_stem), dls))
-    if file is not None: save_json(res, file)
+    if file is not None: save_json(res, file); barrier()
     return res
 
 # %% ../nbs/05_compare.ipynb #f9008f9f
@@ -277,6 +290,6 @@ def compare(dls_fn, arch, pretext='simclr', out='runs/compare', seeds=(0,1,2), p
         f'epochs (lr {ft_lr}, freeze {freeze_epochs}, lr_mult {lr_mult}); seeds {seeds}.'])
     atomic_write(out/'results.md', lambda t: Path(t).write_text(md + '\n'))
     fig = plot_history(out, seeds, matched, scratch)
-    if show: print(md)
+    if show and is_main(): print(md)
     plt.close(fig)
     return df

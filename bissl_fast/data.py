@@ -6,7 +6,7 @@
 from __future__ import annotations
 import math, os, tempfile
 from fastai.vision.all import *
-from .distributed import shard_dl, unshard_dl, world_size
+from .distributed import shard_dl, unshard_dl, world_size, is_main
 
 # %% auto #0
 __all__ = ['RandomResizedCropFlip', 'ColorJitter', 'RandomGrayscale', 'RandomGaussianBlur', 'pretext_augs', 'PretextViews',
@@ -299,8 +299,10 @@ def from_dblock(cls:BilevelDataLoaders, dblock, source, pretext_items=None, size
 
 # %% ../nbs/00_data.ipynb #20e3168c
 def atomic_write(file, write):
-    "Call `write(tmp)` on a temporary file next to `file`, then rename it over `file`; returns `file`"
-    file = Path(file); file.parent.mkdir(parents=True, exist_ok=True)
+    "Call `write(tmp)` on a temporary file next to `file`, then rename it over `file`; returns `file`. With several processes only rank 0 writes"
+    file = Path(file)
+    if not is_main(): return file
+    file.parent.mkdir(parents=True, exist_ok=True)
     fd,tmp = tempfile.mkstemp(dir=file.parent, prefix=f'.{file.name}.', suffix='.tmp'); os.close(fd)
     try: write(tmp); os.replace(tmp, file)
     finally:

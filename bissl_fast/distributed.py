@@ -107,6 +107,12 @@ def rank0_write(f, *args, **kwargs):
 class ShardedDL(DistributedDL):
     "A `DistributedDL` that deals the items of each (rank-0) shuffled pass out to the ranks in turn; CPU (gloo) safe"
     rng = property(lambda self: self.dl.rng, doc="The wrapped loader's random state (the shuffle comes from rank 0's)")
+    @property
+    def device(self): return self.dl.device
+    @device.setter
+    def device(self, d):
+        "The wrapped loader's device (moving it moves this one)"
+        if d is not None and d != self.dl.device: self.dl.to(d)
 
     def _broadcast(self, t, rank):
         t = torch.tensor(t, dtype=torch.long, device='cuda' if dist.get_backend() == 'nccl' else 'cpu')
@@ -169,7 +175,12 @@ class ShardedTrainer(DistributedTrainer):
         self.learn.dls.loaders = [self._wrap_dl(dl) for dl in self.dls]
         if rank(): self.learn.logger = noop
 
-    def _wrap_dl(self, dl): return dl if isinstance(dl, DistributedDL) else ShardedDL(dl)
+    def _wrap_dl(self, dl):
+        "`dl` sharded, on this rank's device (the model's: a loader made before the launch may sit on another GPU)"
+        if isinstance(dl, DistributedDL): return dl
+        dev = one_param(self.learn.model).device
+        if dl.device is not None and torch.device(dl.device) != dev: dl.to(dev)
+        return ShardedDL(dl)
 
 # %% ../nbs/08_distributed.ipynb #68cb09b7
 class ShardedLearner(Learner):

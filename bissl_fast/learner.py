@@ -11,7 +11,7 @@ from fastai.callback.fp16 import MixedPrecision
 from .data import BilevelDataLoaders, atomic_save
 from .pretext import PretextModel, create_encoder, pretext_models, load_backbone_state, _img_size, _unwrap
 from .hypergrad import ImplicitSolver, preserved_buffers
-from .distributed import ShardedLearner, shard_dl, unshard_dl, average, average_grads, gather_object, mine, is_main, is_distributed
+from .distributed import ShardedLearner, shard_dl, unshard_dl, average, average_grads, gather_object, mine, is_main, is_distributed, barrier
 
 # %% auto #0
 __all__ = ['BilevelModel', 'bilevel_splitter', 'BilevelCallback', 'BilevelStat', 'LowerAccuracy', 'BilevelLearner',
@@ -224,6 +224,7 @@ def save(self:BilevelLearner, file, with_opt=True, pickle_protocol=2):
         state.update(opt=self.opt.state_dict(), lower_opt=self.lower_opt.state_dict(), head_warmed=self.head_warmed,
                      bilevel=dict(n_lower=cb.n_lower, n_alt=cb.n_alt), rng=gather_object(_rng_state(self.dls)))  # every rank's
     if is_main(): atomic_save(state, file)
+    barrier()  # the file is there for every rank
     return file
 
 @patch

@@ -1,7 +1,7 @@
 """The process side of tests/test_distributed.py: tiny stage-1 and BiSSL runs, in one process or as one rank of several.
 `python tests/dist_worker.py OUT SCENARIO...` runs each scenario under `learn.distrib_ctx()` (rank and world from the
 environment, as `torchrun` sets them) and rank 0 saves `{scenario: final parameters}` to OUT."""
-import os, sys, signal, warnings
+import os, sys, signal, random, warnings
 warnings.filterwarnings('ignore')
 import torch, torch.distributed as dist
 from fastai.vision.all import *
@@ -54,6 +54,30 @@ class Crash(Callback):
             if self.how == 'kill': os.kill(os.getpid(), signal.SIGKILL)
             raise RuntimeError('boom on rank 1')
 
+def _bissl(pretext, path, cbs=()):
+    set_seed(0)
+    model = tiny_model(pretext)
+    return bissl_learner(tiny_dls(), pretext=model, pretrained=model.backbone.state_dict(), lower_steps=3, upper_steps=2,
+                         cg_iters=3, damping=1., lr=0.05, lower_lr=1e-2, head_warmup=0, cbs=list(cbs), path=path)
+
+def _params(learn): return dict(theta_P=_flat(learn.lower_backbone), theta_D=_flat(learn.upper_backbone), phi_D=_flat(learn.head))
+
+class SaveAndStop(Callback):
+    "Checkpoint after the first epoch and stop, as a killed run that saved every epoch"
+    order = 70
+    def after_epoch(self): self.learn.save('ck'); raise CancelFitException
+
+def run_resume(path):
+    "4 alternations straight, and the same run stopped after its first epoch (2 alternations), loaded by a new learner and finished: both final params"
+    straight = _bissl('simclr', path)
+    with straight.distrib_ctx(timeout=20): straight.fit_bilevel(alternations=4)
+    first = _bissl('simclr', path)
+    with first.distrib_ctx(timeout=20): first.fit_bilevel(alternations=4, cbs=SaveAndStop())
+    torch.manual_seed(123); random.seed(123)   # a new process would start from other random states
+    second = _bissl('simclr', path).load('ck')
+    with second.distrib_ctx(timeout=20): second.fit_bilevel(alternations=4, start_epoch=1)
+    return dict(straight=_params(straight), resumed=_params(second), n_alt=second.bilevel.n_alt)
+
 def run(scenario, fit=True):
     "Run `scenario` ('stage1-simclr', 'bissl-byol', 'bissl-simclr-gatherlayer', 'bissl-byol-noreduce', 'kill', 'raise'); final params (initial ones if not `fit`)"
     kind,pretext,*variant = scenario.split('-') if '-' in scenario else ('bissl', 'simclr', scenario)
@@ -81,5 +105,5 @@ def run(scenario, fit=True):
 if __name__ == '__main__':
     out,*scenarios = sys.argv[1:]
     init_distributed(timeout=20)
-    res = {s: run(s) for s in scenarios}
+    res = {s: run_resume(Path(out).parent) if s == 'resume' else run(s) for s in scenarios}
     if rank() == 0: torch.save(res, out)

@@ -32,7 +32,7 @@ def finish(ps, timeout):
         res.append((p.returncode, out))
     return res
 
-SCENARIOS = ('bissl-simclr', 'bissl-byol', 'stage1-simclr', 'stage1-byol', 'bissl-simclr-gatherlayer', 'bissl-byol-noreduce')
+SCENARIOS = ('resume', 'bissl-simclr', 'bissl-byol', 'stage1-simclr', 'stage1-byol', 'bissl-simclr-gatherlayer', 'bissl-byol-noreduce')
 
 @pytest.fixture(scope='module')
 def two_ranks(tmp_path_factory):
@@ -66,6 +66,27 @@ def test_parameters_moved(two_ranks):
     for s in ('bissl-simclr', 'bissl-byol'):
         d = dist_worker.run(s, fit=False)
         for k in ('theta_P', 'theta_D', 'phi_D'): assert rel_err(two_ranks[s][k], d[k]) > 1e-3, (s, k)
+
+def test_resume_under_ddp(two_ranks):
+    "2 ranks: a run stopped after its first epoch, loaded by a new learner and finished, ends where the uninterrupted run does"
+    r = two_ranks['resume']
+    assert r['n_alt'] == 4
+    for k,v in r['straight'].items(): assert rel_err(r['resumed'][k], v) <= 1e-6, k
+
+def test_cli_under_torchrun(tmp_path):
+    "`torchrun --nproc_per_node 2 -m bissl_fast.cli compare ...` on the CPU: every stage runs, rank 0 writes the run folder"
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(ROOT), MPLBACKEND='Agg', PYTHONWARNINGS='ignore')
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', str(free_port()),
+           '-m', 'bissl_fast.cli', 'compare', '--data', 'digits', '--arch', 'tiny_cnn', '--size', '16', '--pretext_bs', '64',
+           '--out', str(tmp_path), '--pretext_epochs', '1', '--alternations', '2', '--lower_steps', '2', '--upper_steps', '2',
+           '--cg_iters', '2', '--head_warmup', '1', '--ft_epochs', '1', '--seeds', '0', '--device', 'cpu']
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert r.stdout.count('| BiSSL: pretext → BiSSL → fine-tune |') == 1, r.stdout[-3000:]  # printed by rank 0 only
+    for f in ('pretext.pth', 'bissl.pth', 'results.md', 'pretext_log.csv', 'bissl_log.csv', 'finetune/bissl_seed0.json'):
+        assert (tmp_path/f).exists(), f
+    assert not [f for f in tmp_path.rglob('*') if f.name.endswith('.tmp') or '_ckpt' in f.name]
+    assert (tmp_path/'bissl_log.csv').read_text().count('\n') == 2  # one header and one epoch: no second writer
 
 @pytest.mark.parametrize('how', ['kill', 'raise'])
 def test_dead_rank_ends_the_other(tmp_path, how):
