@@ -132,14 +132,20 @@ class ShardedDL(DistributedDL):
         return idxs[self.rank::self.world_size]
 
     def to_detach(self, b, cpu=True, gather=True):
-        "Detach (and gather from all ranks) `b`, dropping the padding items of the last batch"
-        b = self._to_detach(b, cpu, gather)
-        if not (gather and self.world_size > 1 and hasattr(self, 'n_padded')): return b
+        "Detach `b`; with `gather`, a scalar (a per-rank mean) becomes the mean over ranks, a batch all ranks' items without the padding"
+        b = self._to_detach(b, False, False)
         def _inner(t):
-            if t.ndim == 0: return t
-            m = len(t)//self.world_size
-            k = torch.arange(len(t))
-            return t[((self.i - m + k % m)*self.world_size + k//m < self.n).to(t.device)]
+            if not isinstance(t, Tensor): return t
+            if gather and is_distributed():
+                if t.ndim == 0: t = average((t,))[0]
+                else:
+                    parts = [torch.empty_like(t) for _ in range(self.world_size)]
+                    dist.all_gather(parts, t.contiguous())
+                    t,m = torch.cat(parts),len(t)
+                    if hasattr(self, 'n_padded'):
+                        k = torch.arange(len(t), device=t.device)
+                        t = t[(self.i - m + k % m)*self.world_size + k//m < self.n]
+            return t.cpu() if cpu else t
         return apply(_inner, b)
 
 def shard_dl(dl):

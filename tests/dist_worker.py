@@ -78,6 +78,19 @@ def run_resume(path):
     with second.distrib_ctx(timeout=20): second.fit_bilevel(alternations=4, start_epoch=1)
     return dict(straight=_params(straight), resumed=_params(second), n_alt=second.bilevel.n_alt)
 
+def run_valid():
+    """Predictions of 13 valid items (not a multiple of 2 ranks: padded) gathered by `get_preds`, and the validation loss
+    (which, as with fastai's `DistributedDL`, counts the padding item)"""
+    from bissl_fast.distributed import ShardedLearner
+    set_seed(0)
+    x = torch.linspace(-1, 1, 13)[:,None]
+    dls = DataLoaders.from_dsets(list(zip(x, 2*x)), list(zip(x, 2*x)), bs=4, device='cpu')
+    learn = ShardedLearner(dls, nn.Linear(1, 1), loss_func=MSELossFlat())
+    with learn.distrib_ctx(timeout=20):
+        preds,targs = learn.get_preds()
+        loss = learn.validate()[0]
+    return dict(preds=preds.flatten().sort().values, targs=targs.flatten().sort().values, loss=torch.tensor(loss))
+
 def run(scenario, fit=True):
     "Run `scenario` ('stage1-simclr', 'bissl-byol', 'bissl-simclr-gatherlayer', 'bissl-byol-noreduce', 'kill', 'raise'); final params (initial ones if not `fit`)"
     kind,pretext,*variant = scenario.split('-') if '-' in scenario else ('bissl', 'simclr', scenario)
@@ -105,5 +118,6 @@ def run(scenario, fit=True):
 if __name__ == '__main__':
     out,*scenarios = sys.argv[1:]
     init_distributed(timeout=20)
-    res = {s: run_resume(Path(out).parent) if s == 'resume' else run(s) for s in scenarios}
+    special = dict(resume=lambda: run_resume(Path(out).parent), valid=run_valid)
+    res = {s: special[s]() if s in special else run(s) for s in scenarios}
     if rank() == 0: torch.save(res, out)

@@ -32,7 +32,7 @@ def finish(ps, timeout):
         res.append((p.returncode, out))
     return res
 
-SCENARIOS = ('resume', 'bissl-simclr', 'bissl-byol', 'stage1-simclr', 'stage1-byol', 'bissl-simclr-gatherlayer', 'bissl-byol-noreduce')
+SCENARIOS = ('valid', 'resume', 'bissl-simclr', 'bissl-byol', 'stage1-simclr', 'stage1-byol', 'bissl-simclr-gatherlayer', 'bissl-byol-noreduce')
 
 @pytest.fixture(scope='module')
 def two_ranks(tmp_path_factory):
@@ -72,6 +72,11 @@ def test_resume_under_ddp(two_ranks):
     r = two_ranks['resume']
     assert r['n_alt'] == 4
     for k,v in r['straight'].items(): assert rel_err(r['resumed'][k], v) <= 1e-6, k
+
+def test_gathered_predictions(two_ranks):
+    "`get_preds` on 2 ranks gathers all 13 valid items (1 padding item dropped), the same as 1 process"
+    one,two = dist_worker.run_valid(),two_ranks['valid']
+    for k in ('preds', 'targs'): assert two[k].shape == (13,) and torch.equal(two[k], one[k]), k
 
 def test_cli_under_torchrun(tmp_path):
     "`torchrun --nproc_per_node 2 -m bissl_fast.cli compare ...` on the CPU: every stage runs, rank 0 writes the run folder"
