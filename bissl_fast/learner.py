@@ -90,9 +90,9 @@ class BilevelCallback(Callback):
         "Replace θ_P's gradient v by the implicit term (I + H/(λ+δ))⁻¹v, added to θ_D's gradient"
         v = [torch.zeros_like(p) if p.grad is None else p.grad for p in self.theta_lower]
         for p in self.theta_lower: p.grad = None
-        finite = torch.stack([o.isfinite().all() for o in v]).all()
+        finite = torch.stack([o.isfinite().all() for o in v]).all()  # one host sync, not one per tensor
         if is_distributed(): finite = average((finite.float(),))[0] == 1  # all ranks skip or solve together
-        if not finite:  # one host sync, not one per tensor
+        if not finite:
             if getattr(self.learn, 'scaler', None) is not None and self.learn.scaler.is_enabled():
                 for p in self.theta_upper: p.grad = torch.full_like(p, float('inf'))  # the scaler skips this step
                 return
@@ -329,7 +329,7 @@ def classifier_learner(dls, backbone, n_out=None, metrics=accuracy, opt_func=par
     model = nn.Sequential(backbone, nn.Linear(backbone.nf, ifnone(n_out, get_c(dls))))
     dls = DataLoaders(dls.train, dls.valid, path=dls.path, device=dls.device)
     return ShardedLearner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=opt_func, lr=lr, wd=wd,
-                   splitter=classifier_splitter, metrics=metrics, **kwargs)
+                          splitter=classifier_splitter, metrics=metrics, **kwargs)
 
 @patch
 @delegates(classifier_learner)

@@ -68,7 +68,7 @@ def mlp(n_in, dims):
 def _f32(*ts): return [t.as_subclass(Tensor).float() for t in ts]
 
 def nt_xent(z1, z2, temperature=0.5, gather=all_gather_cat):
-    "NT-Xent: each of the `2N` embeddings must find its pair among the `2N-1` others by cosine similarity / `temperature`"
+    "NT-Xent: each of the `2N` embeddings must find its pair among the `2N-1` others by cosine similarity / `temperature`; `gather` brings the other ranks' embeddings (negatives)"
     with torch.autocast(z1.device.type, enabled=False):
         z1,z2 = _f32(z1, z2)
         n = len(z1)
