@@ -1,6 +1,6 @@
 """Throughput of pretext training steps (SimCLR, BYOL): images/s for each arch and precision, as a markdown table.
 
-One step = forward of both views, loss, backward, SGD step, `after_step` (BYOL's EMA); images/s counts both views.
+One step = forward of both views, loss, backward, SGD step, `after_update` (BYOL's EMA); images/s counts both views.
 On CUDA the defaults are the BiSSL setting: resnet18/resnet50, 96 px, 256 images per view, fp32 vs bf16 autocast,
 channels_last. Without CUDA they shrink to a sanity run: 32 px, 8 images per view, 3 steps."""
 import argparse, time
@@ -44,7 +44,7 @@ def bench(arch, pretext, precision, a):
         scaler.scale(loss).backward()
         scaler.step(opt); scaler.update()
         opt.zero_grad(set_to_none=True)
-        model.after_step()
+        model.after_update()
     model.train()
     for _ in range(a.warmup): step()
     sync(dev)

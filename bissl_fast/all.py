@@ -13,4 +13,5 @@ from .pretext import *
 from .hypergrad import *
 from .learner import *
 from .compare import *
+from .distributed import *
 __all__ = [o for o in dir() if not o.startswith('_')]  # everything imported above, fastai's names included

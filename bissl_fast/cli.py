@@ -16,6 +16,7 @@ from .learner import Interrupted
 from .datasets import digits_dls, fashion_mnist_dls
 from .compare import *
 from .compare import _name
+from .distributed import init_distributed, is_main
 
 # %% ../nbs/06_cli.ipynb #787667fe
 presets = dict(digits=dict(arch='tiny_cnn', size=16, bs=12, pretext_bs=128, labels=10),
@@ -107,7 +108,7 @@ def cli_pretrain(
     "Stage 1: pretext pretraining (SimCLR or BYOL) on the unlabeled images -> pretext.pth, pretext_model.pth, pretext_log.csv"
     dls_fn,data,arch,pretext,out,ckw = _setup(kwargs)
     r = pretrain(dls_fn, arch, pretext, epochs, lr, out=out, tag=data, **ckw)
-    print(f'pretext stage: {r["time_s"]:.0f}s, k-NN accuracy {r["knn"]:.4f}; backbone in {out/"pretext.pth"}')
+    if is_main(): print(f'pretext stage: {r["time_s"]:.0f}s, k-NN accuracy {r["knn"]:.4f}; backbone in {out/"pretext.pth"}')
     return r
 
 @delegates(_data_opts)
@@ -126,7 +127,7 @@ def cli_bilevel(
     tag = dict(data=data, src=_src_cfg(out/'pretext.json') if pretrained is None else str(src))
     r = bilevel(dls_fn, arch, src, pretext, alternations=alternations, lr=lr, lower_lr=lower_lr, head_warmup=hw,
                 out=out, tag=tag, pretext_kwargs={}, **ckw, **bkw)
-    print(f'BiSSL stage: {r["time_s"]:.0f}s, k-NN accuracy of the lower backbone {r["knn"]:.4f}; in {out/"bissl.pth"}')
+    if is_main(): print(f'BiSSL stage: {r["time_s"]:.0f}s, k-NN accuracy of the lower backbone {r["knn"]:.4f}; in {out/"bissl.pth"}')
     return r
 
 @delegates(_data_opts)
@@ -146,7 +147,7 @@ def cli_finetune(
     if file is not None and not file.exists(): raise CLIError(f'no backbone at {file}: run the stage that makes it first')
     accs = [finetune(dls_fn, file, epochs, lr, seed=s, arch=arch, out=out, name=f'finetune/{nm}_seed{s}',
                      tag=dict(data=data, src=src), **ckw, **fkw)['acc'] for s in seeds]
-    print(f'fine-tuned {ifnone(file, "a random init")}: accuracy {np.mean(accs):.4f} ± {np.std(accs, ddof=1) if len(accs)>1 else 0:.4f} over seeds {list(seeds)}')
+    if is_main(): print(f'fine-tuned {ifnone(file, "a random init")}: accuracy {np.mean(accs):.4f} ± {np.std(accs, ddof=1) if len(accs)>1 else 0:.4f} over seeds {list(seeds)}')
     return accs
 
 @delegates(_data_opts)
@@ -179,7 +180,8 @@ def _usage():
     lines = ['usage: bissl_fast {pretrain,bilevel,finetune,compare} [options]', '',
              'BiSSL for fastai: pretext pretraining -> BiSSL -> fine-tuning, into one run folder (--out).', '', 'stages:']
     lines += [f'  {n:<10} {f.__doc__}' for n,f in commands.items()]
-    lines += ['', "`bissl_fast STAGE --help` lists a stage's options. The main job: `bissl_fast compare --data digits`"]
+    lines += ['', "`bissl_fast STAGE --help` lists a stage's options. The main job: `bissl_fast compare --data digits`",
+              'On N GPUs: `torchrun --nproc_per_node N -m bissl_fast.cli STAGE [options]` (batch sizes are per GPU).']
     return '\n'.join(lines)
 
 _counts = dict(epochs=1, alternations=1, pretext_epochs=1, ft_epochs=1, lower_steps=0, upper_steps=1, cg_iters=1, head_warmup=0,
@@ -202,6 +204,7 @@ def main(argv=None):
     try: args = vars(p.parse_args(argv[1:]))
     except SystemExit as e: return e.code
     for k in ('pdb', 'xtra'): args.pop(k, None)  # anno_parser's hidden options
+    init_distributed(backend='gloo' if args.get('device') == 'cpu' else None)  # under torchrun/accelerate launch; else nothing
     try:
         _check_counts(args)
         with warnings.catch_warnings():

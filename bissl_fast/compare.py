@@ -9,6 +9,7 @@ from fastai.vision.all import *
 from .data import atomic_write, atomic_save, check_writable, check_count
 from .pretext import pretext_learner, tiny_cnn, create_encoder, knn_accuracy, _img_size
 from .learner import bissl_learner, classifier_learner, Checkpoint
+from .distributed import init_distributed, is_main, is_distributed, rank, barrier
 
 # %% auto #0
 __all__ = ['archs', 'save_json', 'load_json', 'cached', 'seeded', 'get_arch', 'csv_logger', 'pretrain', 'bilevel', 'ValidHistory',
@@ -41,8 +42,10 @@ def _name(f):
 def seeded(dls, seed):
     "`set_seed(seed)`, then `dls()` if `dls` is a function (the exact way), else `dls` with its loaders reseeded"
     set_seed(seed, reproducible=True)
-    if callable(dls): return dls()
-    for dl in dls.loaders: dl.rng.seed(seed)
+    if callable(dls): dls = dls()
+    else:
+        for dl in dls.loaders: dl.rng.seed(seed)
+    if rank(): torch.manual_seed(seed*1024 + rank())  # each rank its own augmentations; the models start from rank 0's
     return dls
 
 archs = dict(tiny_cnn=tiny_cnn, resnet18=resnet18, resnet34=resnet34, resnet50=resnet50)
@@ -55,6 +58,7 @@ def get_arch(arch):
 # %% ../nbs/05_compare.ipynb #f539587d
 def csv_logger(learn, fname, start=0):
     "A `CSVLogger` to `learn.path/fname`; resuming at epoch `start`, the log keeps its first `start` rows and goes on"
+    if not is_main(): return Callback()  # only rank 0 logs
     f = learn.path/fname
     if not (start and f.exists()): return CSVLogger(fname)
     f.write_text(''.join(f.read_text().splitlines(keepends=True)[:start+1]))
@@ -82,13 +86,15 @@ def pretrain(dls, arch, pretext='simclr', epochs=100, lr=3e-3, out='runs/run', s
     out,arch = check_writable(out),get_arch(arch)
     check_count(epochs, 'epochs')
     cfg = dict(stage='pretext', arch=_name(arch), pretext=pretext, epochs=epochs, lr=lr, seed=seed, kwargs=kwargs, tag=tag)
+    init_distributed()  # under torchrun / accelerate launch: join the other processes first
     if (res := cached(out/'pretext.json', cfg)) is not None: return res
     dls = seeded(dls, seed); out.mkdir(parents=True, exist_ok=True)
     learn = pretext_learner(dls, arch, pretext, path=out, model_dir='.', **kwargs)
     ck = Checkpoint('pretext_ckpt', every=ckpt_every, minutes=ckpt_minutes)
     start = ck.resume(learn)
     t0 = time.perf_counter()
-    learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=[csv_logger(learn, 'pretext_log.csv', start), ck]+L(cbs))
+    with learn.distrib_ctx():  # DDP when launched on several processes, else nothing
+        learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=[csv_logger(learn, 'pretext_log.csv', start), ck]+L(cbs))
     secs = time.perf_counter() - t0
     atomic_save(learn.model.state_dict(), out/'pretext_model.pth')
     learn.save_backbone('pretext')
@@ -106,6 +112,7 @@ def bilevel(dls, arch, pretrained, pretext='simclr', alternations=None, epochs=N
     if alternations is None and epochs is None: raise ValueError('give `alternations` or `epochs` for the BiSSL stage')
     cfg = dict(stage='bissl', arch=_name(arch), pretext=pretext, alternations=alternations, epochs=epochs, lr=lr, lower_lr=lower_lr,
                head_warmup=head_warmup, seed=seed, pretext_kwargs=pretext_kwargs, kwargs=kwargs, tag=tag)
+    init_distributed()
     if (res := cached(out/'bissl.json', cfg)) is not None: return res
     dls = seeded(dls, seed); out.mkdir(parents=True, exist_ok=True)
     pl = pretext_learner(dls, arch, pretext, metrics=[], **ifnone(pretext_kwargs, {}))
@@ -115,7 +122,8 @@ def bilevel(dls, arch, pretrained, pretext='simclr', alternations=None, epochs=N
     ck = Checkpoint('bissl_ckpt', every=ckpt_every, minutes=ckpt_minutes)
     start = ck.resume(learn)
     t0 = time.perf_counter()
-    learn.fit_bilevel(epochs, alternations=alternations, start_epoch=start, cbs=[csv_logger(learn, 'bissl_log.csv', start), ck]+L(cbs))
+    with learn.distrib_ctx():
+        learn.fit_bilevel(epochs, alternations=alternations, start_epoch=start, cbs=[csv_logger(learn, 'bissl_log.csv', start), ck]+L(cbs))
     secs = time.perf_counter() - t0
     atomic_save(learn.lower_backbone.state_dict(), out/'bissl.pth')
     res = dict(cfg=cfg, time_s=secs, knn=knn_accuracy(learn.lower_backbone, dls), alternations_done=learn.bilevel.n_alt,
@@ -166,6 +174,7 @@ def finetune(dls, backbone, epochs=30, lr=0.1, seed=0, arch=None, freeze_epochs=
     file = Path(out)/f'{name}.json' if out is not None and name is not None else None
     if method not in ('fine_tune', 'one_cycle'): raise ValueError(f"method must be 'fine_tune' or 'one_cycle', got {method!r}")
     check_count(epochs, 'epochs'); check_count(freeze_epochs, 'freeze_epochs', min=0)
+    init_distributed()
     if file is not None:
         check_writable(file.parent)
         if (res := cached(file, cfg)) is not None: return res
@@ -175,13 +184,14 @@ def finetune(dls, backbone, epochs=30, lr=0.1, seed=0, arch=None, freeze_epochs=
     learn = classifier_learner(dls, enc, cbs=L(hist)+L(cbs), **({} if file is None else dict(path=file.parent, model_dir='.')), **kwargs)
     ck = Checkpoint(f'{file.stem}_ckpt', every=ckpt_every, minutes=ckpt_minutes) if file is not None else None
     t0 = time.perf_counter()
-    if method == 'fine_tune': _fine_tune(learn, epochs, lr, freeze_epochs, lr_mult, ck)
-    else:
-        start = ck.resume(learn) if ck is not None else 0
-        learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=L(ck))
-        if ck is not None: ck.clear(learn)
+    with learn.distrib_ctx():
+        if method == 'fine_tune': _fine_tune(learn, epochs, lr, freeze_epochs, lr_mult, ck)
+        else:
+            start = ck.resume(learn) if ck is not None else 0
+            learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=L(ck))
+            if ck is not None: ck.clear(learn)
     res = dict(cfg=cfg, acc=hist.hist[-1]['accuracy'], history=[h['accuracy'] for h in hist.hist], time_s=time.perf_counter()-t0)
-    if file is not None: save_json(res, file)
+    if file is not None: save_json(res, file); barrier()
     return res
 
 # %% ../nbs/05_compare.ipynb #6f8eecfb
@@ -192,7 +202,7 @@ def random_init(dls, arch, seed=0, out=None, tag=None, n_in=3, small_stem=None):
     if file is not None and (res := cached(file, cfg)) is not None: return res
     dls = seeded(dls, seed)
     res = dict(cfg=cfg, time_s=0., knn=knn_accuracy(load_encoder(dls, arch, None, n_in, small_stem), dls))
-    if file is not None: save_json(res, file)
+    if file is not None: save_json(res, file); barrier()
     return res
 
 # %% ../nbs/05_compare.ipynb #f9008f9f
@@ -285,6 +295,6 @@ def compare(dls_fn, arch, pretext='simclr', out='runs/compare', seeds=(0,1,2), p
         f'epochs (lr {ft_lr}, freeze {freeze_epochs}, lr_mult {lr_mult}); seeds {seeds}.'])
     atomic_write(out/'results.md', lambda t: Path(t).write_text(md + '\n'))
     fig = plot_history(out, seeds, matched, scratch)
-    if show: print(md)
+    if show and is_main(): print(md)
     plt.close(fig)
     return df

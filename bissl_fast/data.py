@@ -6,6 +6,7 @@
 from __future__ import annotations
 import math, os, tempfile, itertools, hashlib, json, warnings
 from fastai.vision.all import *
+from .distributed import shard_dl, unshard_dl, world_size, is_main
 
 # %% auto #0
 __all__ = ['RandomResizedCropFlip', 'ColorJitter', 'RandomGrayscale', 'RandomGaussianBlur', 'pretext_augs', 'PretextViews',
@@ -254,9 +255,14 @@ class BilevelDataLoaders(DataLoaders):
 
     @property
     def pretext_iter(self):
-        "The endless iterator over `pretext` behind `pretext_batch`"
-        if getattr(self, '_pretext_it', None) is None: self._pretext_it = Endless(self.pretext)
-        return self._pretext_it
+        "The endless iterator over `pretext` behind `pretext_batch`; with several processes each rank draws its own slice"
+        it = getattr(self, '_pretext_it', None)
+        if it is None or getattr(it, 'world', 1) != world_size():  # built before the process group: rebuild, same position
+            new = Endless(shard_dl(unshard_dl(self.pretext)))
+            new.world = world_size()
+            if it is not None: new.load_state(it.state())
+            self._pretext_it = it = new
+        return it
 
     def pretext_batch(self):
         "Next `(view1, view2)` batch from an endless iterator over `pretext` that reshuffles each pass"
@@ -269,7 +275,7 @@ class BilevelDataLoaders(DataLoaders):
 
     def labeled_dl(self, ds_idx=0):
         "The downstream train (0) or valid (1) images in order, without augmentation"
-        return self.valid.new(self[ds_idx].dataset, shuffle=False, drop_last=False)
+        return unshard_dl(self.valid).new(unshard_dl(self[ds_idx]).dataset, shuffle=False, drop_last=False)
 
     def pretext_dls(self):
         "A plain `DataLoaders` of the pretext loaders, for stage-1 pretraining"
@@ -426,8 +432,10 @@ def from_dblock(cls:BilevelDataLoaders, dblock, source, pretext_items=None, size
 
 # %% ../nbs/00_data.ipynb #20e3168c
 def atomic_write(file, write):
-    "Call `write(tmp)` on a temporary file next to `file`, then rename it over `file`; returns `file`"
-    file = Path(file); file.parent.mkdir(parents=True, exist_ok=True)
+    "Call `write(tmp)` on a temporary file next to `file`, then rename it over `file`; returns `file`. With several processes only rank 0 writes"
+    file = Path(file)
+    if not is_main(): return file
+    file.parent.mkdir(parents=True, exist_ok=True)
     fd,tmp = tempfile.mkstemp(dir=file.parent, prefix=f'.{file.name}.', suffix='.tmp'); os.close(fd)
     try: write(tmp); os.replace(tmp, file)
     finally:

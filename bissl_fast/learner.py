@@ -11,6 +11,7 @@ from fastai.callback.fp16 import MixedPrecision
 from .data import BilevelDataLoaders, atomic_save, check_count, check_choice, iter_from
 from .pretext import PretextModel, create_encoder, pretext_models, load_backbone_state, _img_size, _unwrap
 from .hypergrad import ImplicitSolver, preserved_buffers, check_solver
+from .distributed import ShardedLearner, shard_dl, unshard_dl, average, average_grads, gather_object, mine, is_main, is_distributed, barrier
 
 # %% auto #0
 __all__ = ['BilevelModel', 'bilevel_splitter', 'BilevelCallback', 'BilevelStat', 'LowerAccuracy', 'BilevelLearner', 'Interrupted',
@@ -19,6 +20,7 @@ __all__ = ['BilevelModel', 'bilevel_splitter', 'BilevelCallback', 'BilevelStat',
 # %% ../nbs/04_learner.ipynb #03b6e77c
 class BilevelModel(Module):
     "The upper classifier `head(backbone(x))`, carrying the `lower` pretext model (lower backbone + pretext heads)"
+    ddp_skip = ('lower',)  # under DDP the lower model's gradients are averaged by the bilevel callback, not by DDP
     def __init__(self, backbone, head, lower):
         self.backbone,self.head,self.lower = backbone,head,lower
         pu,pl = [p.shape for p in backbone.parameters()],[p.shape for p in lower.backbone.parameters()]
@@ -71,7 +73,7 @@ class BilevelCallback(Callback):
         self.run = self.active
         if not self.active: return
         if self.learn.lower_opt is None: self.learn.create_lower_opt()
-        n_alt = math.ceil(len(self.dls.train)/self.upper_steps)*self.n_epoch
+        n_alt = self.learn.alternations_per_epoch()*self.n_epoch
         self.total_lower = max(1, ifnone(self.alternations, n_alt)*self.lower_steps)
         lr = self.learn.lower_lr
         self.lower_sched = combine_scheds([self.lower_warmup, 1-self.lower_warmup], [SchedLin(lr/100, lr), SchedCos(lr, lr/1000)])
@@ -103,7 +105,9 @@ class BilevelCallback(Callback):
         "Replace θ_P's gradient v by the implicit term (I + H/(λ+δ))⁻¹v, added to θ_D's gradient"
         v = [torch.zeros_like(p) if p.grad is None else p.grad for p in self.theta_lower]
         for p in self.theta_lower: p.grad = None
-        if not torch.stack([o.isfinite().all() for o in v]).all():  # one host sync, not one per tensor
+        finite = torch.stack([o.isfinite().all() for o in v]).all()  # one host sync, not one per tensor
+        if is_distributed(): finite = average((finite.float(),))[0] == 1  # all ranks skip or solve together
+        if not finite:
             if getattr(self.learn, 'scaler', None) is not None and self.learn.scaler.is_enabled():
                 for p in self.theta_upper: p.grad = torch.full_like(p, float('inf'))  # the scaler skips this step
                 return
@@ -148,6 +152,7 @@ def lower_step(self:BilevelCallback):
     reg = sum((p-q.detach()).float().pow(2).sum() for p,q in zip(self.theta_lower, self.theta_upper))*(self.lam/2)
     _check_finite(loss_p+reg, 'lower', f'lower step {self.n_lower}', 'lower_lr')
     with torch.autocast(one_param(lower).device.type, enabled=False): scaler.scale(loss_p+reg).backward()  # outside fastai's autocast
+    average_grads(self.learn.lower_params)  # over ranks; a no-op in one process
     probe = _StepProbe(opt)
     if scaler.is_enabled(): scaler.unscale_(probe)
     norm = nn.utils.clip_grad_norm_(self.learn.lower_params, self.clip)
@@ -158,7 +163,7 @@ def lower_step(self:BilevelCallback):
         raise FloatingPointError(f'non-finite lower-level gradient at lower step {self.n_lower} (the loss was finite); nothing was '
                                  'updated. Lower `lower_lr` or `clip`, or check the pretext model for NaN/Inf')
     opt.zero_grad()
-    if probe.stepped: lower.after_step()
+    if probe.stepped: lower.after_update()
     self.n_lower += 1
     self.stats['lower_loss'].append(loss_p.detach()); self.stats['reg'].append(reg.detach())
     return probe.stepped
@@ -176,7 +181,7 @@ def lower_stage(self:BilevelCallback):
         loss = self.lower.pretext_loss(v1, v2)
         iters = self.lanczos_steps if self.solver == 'lanczos' else self.cg_iters
         self.isolver = ImplicitSolver(loss, self.theta_lower, lam=self.lam, damping=self.damping, iters=iters, tol=self.cg_tol,
-                                      solver=self.solver, on_negative=self.on_negative, eig_floor=self.eig_floor)
+                                      solver=self.solver, on_negative=self.on_negative, eig_floor=self.eig_floor, reduce=average)
     self.n_alt += 1
     self.stats['alt_s'].append(time.perf_counter()-t0)
 
@@ -220,7 +225,7 @@ def _set_rng_state(dls, s):
         torch.cuda.set_rng_state_all([t.cpu() for t in s['cuda'][:torch.cuda.device_count()]])
 
 # %% ../nbs/04_learner.ipynb #cd91e5f0
-class BilevelLearner(Learner):
+class BilevelLearner(ShardedLearner):
     "A `Learner` for the BiSSL stage: the upper classifier as `model`, the lower pretext model with its own optimizer"
     @delegates(Learner.__init__)
     def __init__(self, dls, model, lower_opt_func=Adam, lower_lr=1e-3, lower_wd=1e-6, head_warmup=0, **kwargs):
@@ -246,7 +251,7 @@ class BilevelLearner(Learner):
 def checkpoint_state(self:Learner):
     "What resuming a fit exactly needs: weights, optimizer and random states"
     if self.opt is None: self.create_opt()
-    return dict(model=get_model(self.model).state_dict(), opt=self.opt.state_dict(), rng=_rng_state(self.dls))
+    return dict(model=get_model(self.model).state_dict(), opt=self.opt.state_dict(), rng=gather_object(_rng_state(self.dls)))  # every rank's
 
 @patch
 def load_checkpoint_state(self:Learner, state, strict=True):
@@ -254,7 +259,7 @@ def load_checkpoint_state(self:Learner, state, strict=True):
     get_model(self.model).load_state_dict(state['model'], strict=strict)
     if self.opt is None: self.create_opt()
     self.opt.load_state_dict(state['opt'])
-    _set_rng_state(self.dls, state['rng'])
+    _set_rng_state(self.dls, mine(state['rng']))
 
 @patch
 def checkpoint_state(self:BilevelLearner):
@@ -282,7 +287,9 @@ def at_safe_point(self:BilevelLearner):
 def save(self:BilevelLearner, file, with_opt=True, pickle_protocol=2):
     "Save both models and, if `with_opt`, both optimizers, the bilevel counters and random states, atomically"
     file = join_path_file(file, self.path/self.model_dir, ext='.pth')
-    atomic_save(self.checkpoint_state() if with_opt else dict(model=get_model(self.model).state_dict()), file)
+    state = self.checkpoint_state() if with_opt else dict(model=get_model(self.model).state_dict())  # a collective under DDP
+    if is_main(): atomic_save(state, file)
+    barrier()  # the file is there for every rank
     return file
 
 @patch
@@ -306,8 +313,8 @@ def export(self:BilevelLearner, fname='export.pkl', **kwargs):
 # %% ../nbs/04_learner.ipynb #ad382131
 @patch
 def alternations_per_epoch(self:BilevelLearner):
-    "Alternations in one pass over the downstream training data"
-    return math.ceil(len(self.dls.train)/self.bilevel.upper_steps)
+    "Alternations in one pass over the downstream training data (this rank's shard of it under DDP)"
+    return math.ceil(len(shard_dl(unshard_dl(self.dls.train)))/self.bilevel.upper_steps)
 
 @patch
 def warmup_head(self:BilevelLearner, n_epoch, lr=None):
@@ -380,8 +387,8 @@ class Checkpoint(Callback):
         learn.load_checkpoint_state(s['learner'])
         for cb in learn.cbs:
             if hasattr(type(cb), 'load_ckpt_state') and cb.name in s['cbs']: cb.load_ckpt_state(s['cbs'][cb.name])
-        self.pos,self.rng,learn.resumed = s['pos'],s['learner']['rng'],True
-        print(f"resuming from {f}: epoch {self.pos['epoch']}, batch {self.pos['batch']}")
+        self.pos,self.rng,learn.resumed = s['pos'],mine(s['learner']['rng']),True
+        if is_main(): print(f"resuming from {f}: epoch {self.pos['epoch']}, batch {self.pos['batch']}")
         return self.pos['epoch']
 
     def before_fit(self):
@@ -428,7 +435,8 @@ class Checkpoint(Callback):
     def _save(self, epoch, batch):
         pos = dict(epoch=epoch, batch=batch, train_rng=self.epoch_rng if batch else self.dls.train.rng.getstate())
         cbs = {cb.name:cb.ckpt_state() for cb in self.learn.cbs if hasattr(type(cb), 'ckpt_state')}
-        atomic_save(dict(learner=self.learn.checkpoint_state(), pos=pos, cbs=cbs), self.file())
+        state = dict(learner=self.learn.checkpoint_state(), pos=pos, cbs=cbs)  # a collective under DDP
+        if is_main(): atomic_save(state, self.file())
         self.t_last = time.monotonic()
 
     def after_fit(self):
@@ -439,7 +447,8 @@ class Checkpoint(Callback):
 
     def clear(self, learn=None):
         "Delete the checkpoint (once the run it belongs to is finished)"
-        self.file(learn).unlink(missing_ok=True)
+        if is_main(): self.file(learn).unlink(missing_ok=True)
+        barrier()
 
 class _Resumed(GetAttr):
     "The training loader of a resumed epoch: its pass from batch `k` on, with the full pass's length"
@@ -495,8 +504,8 @@ def classifier_learner(dls, backbone, n_out=None, metrics=accuracy, opt_func=par
     backbone = deepcopy(backbone)
     model = nn.Sequential(backbone, nn.Linear(backbone.nf, ifnone(n_out, get_c(dls))))
     dls = DataLoaders(dls.train, dls.valid, path=dls.path, device=dls.device)
-    return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=opt_func, lr=lr, wd=wd,
-                   splitter=classifier_splitter, metrics=metrics, **kwargs)
+    return ShardedLearner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=opt_func, lr=lr, wd=wd,
+                          splitter=classifier_splitter, metrics=metrics, **kwargs)
 
 @patch
 @delegates(classifier_learner)

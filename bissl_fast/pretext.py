@@ -10,6 +10,7 @@ from copy import deepcopy
 from contextlib import contextmanager
 from torch.nn.modules.batchnorm import _BatchNorm
 from .data import atomic_save, check_choice
+from .distributed import ShardedLearner, all_gather_cat, rank
 
 # %% auto #0
 __all__ = ['pretext_models', 'small_stem_', 'Encoder', 'create_encoder', 'tiny_cnn', 'mlp', 'nt_xent', 'byol_loss',
@@ -68,13 +69,17 @@ def mlp(n_in, dims):
 # %% ../nbs/02_pretext.ipynb #3dfe8d62
 def _f32(*ts): return [t.as_subclass(Tensor).float() for t in ts]
 
-def nt_xent(z1, z2, temperature=0.5):
-    "NT-Xent: each of the `2N` embeddings must find its pair among the `2N-1` others by cosine similarity / `temperature`"
+def nt_xent(z1, z2, temperature=0.5, gather=all_gather_cat):
+    "NT-Xent: each of the `2N` embeddings must find its pair among the `2N-1` others by cosine similarity / `temperature`; `gather` brings the other ranks' embeddings (negatives)"
     with torch.autocast(z1.device.type, enabled=False):
-        z = F.normalize(torch.cat(_f32(z1, z2)), dim=1)
+        z1,z2 = _f32(z1, z2)
         n = len(z1)
-        sim = (z @ z.t() / temperature).masked_fill(torch.eye(2*n, dtype=torch.bool, device=z.device), float('-inf'))
-        return F.cross_entropy(sim, torch.arange(2*n, device=z.device).roll(n))
+        z = F.normalize(torch.cat([gather(z1), gather(z2)]), dim=1)  # with several processes: the embeddings of all ranks
+        N = len(z)//2
+        own = torch.arange(n, device=z.device) + (rank()*n if N > n else 0)
+        rows = torch.cat([own, own+N])                                # this rank's rows; all of them in one process
+        sim = (z[rows] @ z.t() / temperature).scatter(1, rows[:,None], float('-inf'))
+        return F.cross_entropy(sim, (rows+N) % (2*N))
 
 def byol_loss(p, z):
     "BYOL's `2 - 2·cos(p, z)`, averaged over the batch, in float32"
@@ -97,7 +102,7 @@ class PretextModel(Module):
     def criterion(self, pred, *yb): raise NotImplementedError
     def pretext_loss(self, v1, v2): return self.criterion(self(v1, v2))
     def set_progress(self, pct): "Training progress in [0, 1], before a training step"
-    def after_step(self): "Called after each optimizer step of the model"
+    def after_update(self): "Called after each optimizer step of the model (not `after_step`: fastai would call a model's `after_step` from its callbacks too)"
     def head_params(self):
         "The trainable pretext-head parameters: everything trainable but the backbone"
         bb = set(map(id, self.backbone.parameters()))
@@ -117,7 +122,8 @@ class SimCLR(PretextModel):
     def forward(self, v1, v2):
         "Projections `(z1, z2)` of both views, encoded as one batch"
         return self.projector(self.backbone(torch.cat([v1, v2]).as_subclass(Tensor))).chunk(2)
-    def criterion(self, pred, *yb): return nt_xent(*pred, self.temperature)
+    gather = staticmethod(all_gather_cat)  # how the negatives of the other ranks are collected
+    def criterion(self, pred, *yb): return nt_xent(*pred, self.temperature, self.gather)
 
 # %% ../nbs/02_pretext.ipynb #6ecf57b1
 @contextmanager
@@ -164,7 +170,7 @@ class BYOL(PretextModel):
             if t.is_floating_point(): t.lerp_(o, 1-tau)
             else: t.copy_(o)
 
-    def after_step(self): self.update_target(self.tau)
+    def after_update(self): self.update_target(self.tau)
     def load_backbone(self, src):
         "Load the online backbone (see `PretextModel.load_backbone`) and copy it into the target"
         super().load_backbone(src)
@@ -220,15 +226,15 @@ def _unwrap(m): return getattr(m, 'module', m)
 
 # %% ../nbs/02_pretext.ipynb #59249fd6
 class PretextCallback(Callback):
-    "Give target-less batches a placeholder `yb`, feed `pct_train` to the pretext model, call its `after_step` after each step"
+    "Give target-less batches a placeholder `yb`, feed `pct_train` to the pretext model, call its `after_update` after each step"
     order = -5
     def before_batch(self):
         if not self.yb: self.learn.yb = (torch.empty(find_bs(self.xb), 0, device=self.xb[0].device),)
         if self.training: _unwrap(self.model).set_progress(self.pct_train)
-    def after_step(self): _unwrap(self.model).after_step()
+    def after_step(self): _unwrap(self.model).after_update()
 
 # %% ../nbs/02_pretext.ipynb #76f1cf63
-class PretextLearner(Learner):
+class PretextLearner(ShardedLearner):
     "A `Learner` training a `PretextModel` on the pretext loaders of a `BilevelDataLoaders` (kept as `bissl_dls`)"
     @delegates(Learner.__init__)
     def __init__(self, dls, model, loss_func=None, bissl_dls=None, **kwargs):
