@@ -6,15 +6,39 @@
 __all__ = ['presets', 'commands', 'CLIError', 'get_dls_fn', 'cli_pretrain', 'cli_bilevel', 'cli_finetune', 'cli_compare', 'main']
 
 # %% ../nbs/06_cli.ipynb #1c5f64fd
-import sys, inspect, warnings
+import sys, inspect, warnings, argparse, shutil
 from contextlib import redirect_stdout
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)  # from an import in fastai
 from fastai.vision.all import *
-from fastcore.script import *  # after fastai: its star import brings another `Param` (an HTML tag)
 from .data import BilevelDataLoaders
 from .datasets import digits_dls, fashion_mnist_dls
 from .compare import *
 from .compare import _name
+
+# %% ../nbs/06_cli.ipynb #81db30d4
+def store_true(): "`Param` type of an on/off flag"
+
+class Param:
+    "A stage option: its `help`, argparse `type` (`store_true`: a flag) and other `add_argument` keywords (`choices`, `nargs`)"
+    def __init__(self, help='', type=None, **kwargs): self.help,self.type,self.kwargs = help,type,kwargs
+
+class _Help(argparse.HelpFormatter):
+    "Wide help, and help texts taken as they are (no %-formatting)"
+    def __init__(self, prog):
+        cols = shutil.get_terminal_size((120, 30))[0]
+        super().__init__(prog, max_help_position=cols//2, width=cols)
+    def _expand_help(self, action): return self._get_help_string(action)
+
+def stage_parser(f, prog=None):
+    "An `ArgumentParser` with a `--name` option for each `Param`-annotated argument of `f`, its default in the help"
+    p = argparse.ArgumentParser(description=f.__doc__, prog=prog, formatter_class=_Help)
+    for k,v in inspect.signature(f).parameters.items():
+        a = v.annotation
+        if not isinstance(a, Param): continue
+        d = False if a.type is store_true else None if v.default is inspect.Parameter.empty else v.default
+        kw = dict(action='store_true') if a.type is store_true else dict(type=a.type, **a.kwargs)
+        p.add_argument(f'--{k}', help=a.help + ('' if d is None else f' (default: {d})'), default=d, **kw)
+    return p
 
 # %% ../nbs/06_cli.ipynb #787667fe
 presets = dict(digits=dict(arch='tiny_cnn', size=16, bs=12, pretext_bs=128, labels=10),
@@ -178,10 +202,9 @@ def main(argv=None):
     if not argv or argv[0] in ('-h', '--help'): print(_usage()); return 0
     if argv[0] not in commands: print(f'bissl_fast: unknown stage {argv[0]!r}\n\n{_usage()}', file=sys.stderr); return 2
     name,f = argv[0],commands[argv[0]]
-    p = anno_parser(f, prog=f'bissl_fast {name}')
+    p = stage_parser(f, prog=f'bissl_fast {name}')
     try: args = vars(p.parse_args(argv[1:]))
     except SystemExit as e: return e.code
-    for k in ('pdb', 'xtra'): args.pop(k, None)  # anno_parser's hidden options
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', category=FutureWarning)

@@ -1,6 +1,6 @@
 """Execute every documentation notebook, as `nbdev_test` does, one pytest case per notebook.
 The development set runs them with nbdev 2's `test_nb`. nbdev 2 needs fastcore < 2, so on the latest compatible set
-(fastcore 2, no nbdev 2) `_run_nb` does the same with execnb: cells flagged with settings.ini's `tst_flags` or
+(fastcore 2, nbdev 3, which reads pyproject.toml) `_run_nb` does the same with execnb: cells flagged with settings.ini's `tst_flags` or
 `#| eval: false` are skipped, as are notebooks whose front matter says `skip_exec: true`."""
 import os, re, sys, time
 from configparser import ConfigParser
@@ -42,7 +42,10 @@ def _run_nb(fn, skip_flags, basepath):
         return False, time.time()-start
     finally: os.chdir(cwd)
 
-try: from nbdev.test import test_nb as run_nb
+try:
+    import nbdev
+    from nbdev.test import test_nb as run_nb
+    if not nbdev.__version__.startswith('2.'): run_nb = None  # nbdev 3 wants pyproject.toml, not settings.ini
 except Exception: run_nb = None  # nbdev 2 does not import beside fastcore 2
 
 @pytest.mark.parametrize('nb', NBS, ids=[str(p.relative_to(ROOT/'nbs')) for p in NBS])
