@@ -13,8 +13,9 @@ from .data import atomic_save
 
 # %% auto #0
 __all__ = ['pretext_models', 'small_stem_', 'Encoder', 'create_encoder', 'tiny_cnn', 'mlp', 'nt_xent', 'byol_loss',
-           'PretextModel', 'SimCLR', 'frozen_bn_stats', 'BYOL', 'knn_accuracy', 'KNNAccuracy', 'PretextCallback',
-           'PretextLearner', 'load_backbone_state', 'imagenet_state', 'pretext_learner']
+           'PretextModel', 'SimCLR', 'frozen_bn_stats', 'BYOL', 'vicreg_loss', 'barlow_twins_loss', 'moco_loss',
+           'VICReg', 'BarlowTwins', 'MoCo', 'knn_accuracy', 'KNNAccuracy', 'PretextCallback', 'PretextLearner',
+           'load_backbone_state', 'imagenet_state', 'pretext_learner']
 
 # %% ../nbs/02_pretext.ipynb #d434a96a
 def _arch_model(arch, pretrained=False):
@@ -111,7 +112,7 @@ def mlp(n_in, dims):
     return nn.Sequential(*layers)
 
 # %% ../nbs/02_pretext.ipynb #3dfe8d62
-def _f32(*ts): return [t.as_subclass(Tensor).float() for t in ts]
+def _f32(*ts): return [t.as_subclass(Tensor) if t.dtype == torch.float64 else t.as_subclass(Tensor).float() for t in ts]
 
 def nt_xent(z1, z2, temperature=0.5):
     "NT-Xent: each of the `2N` embeddings must find its pair among the `2N-1` others by cosine similarity / `temperature`"
@@ -215,6 +216,60 @@ class BYOL(PretextModel):
         super().load_backbone(src)
         self.target[0].load_state_dict(self.backbone.state_dict())
         return self
+
+# %% ../nbs/02_pretext.ipynb #595c4117
+def vicreg_loss(z1, z2, sim_coeff=25., std_coeff=25., cov_coeff=1., eps=1e-4):
+    "VICReg: invariance (MSE) + variance (hinge on each dimension's std) + covariance (off-diagonal²) of both branches"
+    with torch.autocast(z1.device.type, enabled=False):
+        z1,z2 = _f32(z1, z2)
+        n,d = z1.shape
+        def var_cov(z):
+            z = z - z.mean(0)
+            c = z.t() @ z / (n-1)
+            return F.relu(1 - (c.diagonal() + eps).sqrt()).mean(),(c.pow(2).sum() - c.diagonal().pow(2).sum())/d
+        (v1,c1),(v2,c2) = var_cov(z1),var_cov(z2)
+        return sim_coeff*F.mse_loss(z1, z2) + std_coeff*(v1+v2)/2 + cov_coeff*(c1+c2)
+
+def barlow_twins_loss(z1, z2, lambd=5e-3, eps=1e-5):
+    "Barlow Twins: the cross-correlation of the batch-standardized embeddings should be the identity"
+    with torch.autocast(z1.device.type, enabled=False):
+        z1,z2 = _f32(z1, z2)
+        def std(z): return (z - z.mean(0))/(z.var(0, unbiased=False) + eps).sqrt()
+        c = std(z1).t() @ std(z2) / len(z1)
+        on = c.diagonal()
+        return (1 - on).pow(2).sum() + lambd*(c.pow(2).sum() - on.pow(2).sum())
+
+def moco_loss(q, k, temperature=1.):
+    "MoCo v3's InfoNCE: each query must find its own key among the batch's keys by cosine / `temperature`; times 2τ"
+    with torch.autocast(q.device.type, enabled=False):
+        q,k = _f32(q, k)
+        logits = F.normalize(q, dim=1) @ F.normalize(k, dim=1).t() / temperature
+        return 2*temperature*F.cross_entropy(logits, torch.arange(len(q), device=q.device))
+
+# %% ../nbs/02_pretext.ipynb #56f03e27
+class VICReg(PretextModel):
+    "VICReg: `encoder` + MLP expander; invariance, variance and covariance terms on the two views' embeddings"
+    def __init__(self, encoder, proj_dims=(2048,2048,2048), sim_coeff=25., std_coeff=25., cov_coeff=1.):
+        store_attr('sim_coeff,std_coeff,cov_coeff')
+        self.backbone,self.projector = encoder,mlp(encoder.nf, proj_dims)
+    def forward(self, v1, v2): return self.projector(self.backbone(torch.cat([v1, v2]).as_subclass(Tensor))).chunk(2)
+    def criterion(self, pred, *yb): return vicreg_loss(*pred, self.sim_coeff, self.std_coeff, self.cov_coeff)
+
+class BarlowTwins(PretextModel):
+    "Barlow Twins: `encoder` + MLP projector; the views' cross-correlation is pushed to the identity"
+    def __init__(self, encoder, proj_dims=(2048,2048,2048), lambd=5e-3):
+        self.backbone,self.projector,self.lambd = encoder,mlp(encoder.nf, proj_dims),lambd
+    def forward(self, v1, v2): return self.projector(self.backbone(torch.cat([v1, v2]).as_subclass(Tensor))).chunk(2)
+    def criterion(self, pred, *yb): return barlow_twins_loss(*pred, self.lambd)
+
+class MoCo(BYOL):
+    "MoCo v3: BYOL's online network and EMA target, with InfoNCE between each view's query and the other view's key"
+    def __init__(self, encoder, proj_dims=(4096,256), pred_dims=(4096,256), temperature=1., decay=0.99, decay_sched=True):
+        super().__init__(encoder, proj_dims, pred_dims, decay, decay_sched)
+        self.temperature = temperature
+    def criterion(self, pred, *yb):
+        q1,q2,k1,k2 = pred
+        return moco_loss(q1, k2, self.temperature) + moco_loss(q2, k1, self.temperature)
 
 # %% ../nbs/02_pretext.ipynb #b50e389e
 @contextmanager
@@ -337,7 +392,7 @@ def imagenet_state(arch, cache_dir=None):
     return torch.load(f, map_location='cpu', weights_only=True)
 
 # %% ../nbs/02_pretext.ipynb #476f4386
-pretext_models = dict(simclr=SimCLR, byol=BYOL)
+pretext_models = dict(simclr=SimCLR, byol=BYOL, vicreg=VICReg, barlow_twins=BarlowTwins, moco=MoCo)
 
 def _img_size(dls):
     "The larger side of the downstream images"
