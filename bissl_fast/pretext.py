@@ -217,7 +217,7 @@ class BYOL(PretextModel):
         self.target[0].load_state_dict(self.backbone.state_dict())
         return self
 
-# %% ../nbs/02_pretext.ipynb #595c4117
+# %% ../nbs/02_pretext.ipynb #805bb24f
 def vicreg_loss(z1, z2, sim_coeff=25., std_coeff=25., cov_coeff=1., eps=1e-4):
     "VICReg: invariance (MSE) + variance (hinge on each dimension's std) + covariance (off-diagonal²) of both branches"
     with torch.autocast(z1.device.type, enabled=False):
@@ -246,7 +246,7 @@ def moco_loss(q, k, temperature=1.):
         logits = F.normalize(q, dim=1) @ F.normalize(k, dim=1).t() / temperature
         return 2*temperature*F.cross_entropy(logits, torch.arange(len(q), device=q.device))
 
-# %% ../nbs/02_pretext.ipynb #56f03e27
+# %% ../nbs/02_pretext.ipynb #b5de08ef
 class VICReg(PretextModel):
     "VICReg: `encoder` + MLP expander; invariance, variance and covariance terms on the two views' embeddings"
     def __init__(self, encoder, proj_dims=(2048,2048,2048), sim_coeff=25., std_coeff=25., cov_coeff=1.):
