@@ -6,7 +6,9 @@ config.read('settings.ini', encoding='utf-8')
 cfg = config['DEFAULT']
 
 requirements = shlex.split(cfg.get('requirements', ''))
-dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
+extras = {k: shlex.split(cfg.get(f'{k}_requirements', '')) for k in ('timm', 'test', 'dev')}
+extras['test'] += extras['timm']
+extras['dev'] += extras['test']
 scripts = cfg.get('console_scripts', '').split()
 
 setuptools.setup(
@@ -15,7 +17,7 @@ setuptools.setup(
     url=cfg['git_url'], keywords=cfg['keywords'].split(),
     packages=setuptools.find_packages(include=['bissl_fast', 'bissl_fast.*']),
     include_package_data=True, install_requires=requirements,
-    extras_require={'dev': dev_requirements}, python_requires='>=' + cfg['min_python'],
+    extras_require=extras, python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(), long_description_content_type='text/markdown',
     zip_safe=False, entry_points={'console_scripts': scripts, 'nbdev': [f'{cfg["lib_path"]}={cfg["lib_path"]}._modidx:d']},
     classifiers=['Programming Language :: Python :: 3', 'License :: OSI Approved :: Apache Software License'],

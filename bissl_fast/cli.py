@@ -6,17 +6,42 @@
 __all__ = ['presets', 'commands', 'CLIError', 'get_dls_fn', 'cli_pretrain', 'cli_bilevel', 'cli_finetune', 'cli_compare', 'main']
 
 # %% ../nbs/06_cli.ipynb #1c5f64fd
-import sys, inspect, warnings
+import sys, inspect, warnings, argparse, shutil
 from contextlib import redirect_stdout
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)  # from an import in fastai
 from fastai.vision.all import *
-from fastcore.script import *  # after fastai: its star import brings another `Param` (an HTML tag)
 from .data import BilevelDataLoaders, BadImagesError, check_count, check_device, check_writable
 from .learner import Interrupted
+from .pretext import pretext_models
 from .datasets import digits_dls, fashion_mnist_dls
 from .compare import *
 from .compare import _name
 from .distributed import init_distributed, is_main
+
+# %% ../nbs/06_cli.ipynb #5842b691
+def store_true(): "`Param` type of an on/off flag"
+
+class Param:
+    "A stage option: its `help`, argparse `type` (`store_true`: a flag) and other `add_argument` keywords (`choices`, `nargs`)"
+    def __init__(self, help='', type=None, **kwargs): self.help,self.type,self.kwargs = help,type,kwargs
+
+class _Help(argparse.HelpFormatter):
+    "Wide help, and help texts taken as they are (no %-formatting)"
+    def __init__(self, prog):
+        cols = shutil.get_terminal_size((120, 30))[0]
+        super().__init__(prog, max_help_position=cols//2, width=cols)
+    def _expand_help(self, action): return self._get_help_string(action)
+
+def stage_parser(f, prog=None):
+    "An `ArgumentParser` with a `--name` option for each `Param`-annotated argument of `f`, its default in the help"
+    p = argparse.ArgumentParser(description=f.__doc__, prog=prog, formatter_class=_Help)
+    for k,v in inspect.signature(f).parameters.items():
+        a = v.annotation
+        if not isinstance(a, Param): continue
+        d = False if a.type is store_true else None if v.default is inspect.Parameter.empty else v.default
+        kw = dict(action='store_true') if a.type is store_true else dict(type=a.type, **a.kwargs)
+        p.add_argument(f'--{k}', help=a.help + ('' if d is None else f' (default: {d})'), default=d, **kw)
+    return p
 
 # %% ../nbs/06_cli.ipynb #787667fe
 presets = dict(digits=dict(arch='tiny_cnn', size=16, bs=12, pretext_bs=128, labels=10),
@@ -47,7 +72,7 @@ def _data_opts(
     data:Param("'digits', 'fashion_mnist', or a folder with train/ and valid/ class subfolders", str)='digits',
     out:Param('run folder for every output (default: runs/<data name>)', str)=None,
     arch:Param('backbone (default: tiny_cnn for digits, resnet18 otherwise)', str, choices=list(archs))=None,
-    pretext:Param('pretext task', str, choices=['simclr', 'byol'])='simclr',
+    pretext:Param('pretext task', str, choices=list(pretext_models))='simclr',
     size:Param('image size in px (default: 16 digits, 32 fashion_mnist, 96 folders)', int)=None,
     bs:Param('downstream batch size (default: 12 digits, 64 otherwise)', int)=None,
     pretext_bs:Param('pretext batch size (default: 128, 256 fashion_mnist)', int)=None,
@@ -200,10 +225,9 @@ def main(argv=None):
     if not argv or argv[0] in ('-h', '--help'): print(_usage()); return 0
     if argv[0] not in commands: print(f'bissl_fast: unknown stage {argv[0]!r}\n\n{_usage()}', file=sys.stderr); return 2
     name,f = argv[0],commands[argv[0]]
-    p = anno_parser(f, prog=f'bissl_fast {name}')
+    p = stage_parser(f, prog=f'bissl_fast {name}')
     try: args = vars(p.parse_args(argv[1:]))
     except SystemExit as e: return e.code
-    for k in ('pdb', 'xtra'): args.pop(k, None)  # anno_parser's hidden options
     init_distributed(backend='gloo' if args.get('device') == 'cpu' else None)  # under torchrun/accelerate launch; else nothing
     try:
         _check_counts(args)

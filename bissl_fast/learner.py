@@ -9,7 +9,7 @@ from copy import deepcopy
 from fastai.vision.all import *
 from fastai.callback.fp16 import MixedPrecision
 from .data import BilevelDataLoaders, atomic_save, check_count, check_choice, iter_from
-from .pretext import PretextModel, create_encoder, pretext_models, load_backbone_state, _img_size, _unwrap
+from .pretext import PretextModel, create_encoder, pretext_models, load_backbone_state, imagenet_state, _img_size, _unwrap
 from .hypergrad import ImplicitSolver, preserved_buffers, check_solver
 from .distributed import ShardedLearner, shard_dl, unshard_dl, average, average_grads, gather_object, mine, is_main, is_distributed, barrier
 
@@ -470,6 +470,9 @@ def _lower_model(arch, pretext, pretrained, n_in, small_stem, cut, pretext_kwarg
     if pretrained is None:
         warnings.warn('bissl_learner: no `pretrained` backbone given, so both levels start from random weights. '
                       'BiSSL is meant to start from a pretext-pretrained backbone: see `pretext_learner`.')
+    elif isinstance(pretrained, str) and pretrained == 'imagenet':
+        if arch is None: raise ValueError("pretrained='imagenet' needs the `arch` whose ImageNet weights to load")
+        lower.load_backbone(imagenet_state(arch))
     else: lower.load_backbone(pretrained)
     return lower
 

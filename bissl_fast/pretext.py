@@ -14,8 +14,9 @@ from .distributed import ShardedLearner, all_gather_cat, rank
 
 # %% auto #0
 __all__ = ['pretext_models', 'small_stem_', 'Encoder', 'create_encoder', 'tiny_cnn', 'mlp', 'nt_xent', 'byol_loss',
-           'PretextModel', 'SimCLR', 'frozen_bn_stats', 'BYOL', 'knn_accuracy', 'KNNAccuracy', 'PretextCallback',
-           'PretextLearner', 'load_backbone_state', 'pretext_learner']
+           'PretextModel', 'SimCLR', 'frozen_bn_stats', 'BYOL', 'vicreg_loss', 'barlow_twins_loss', 'moco_loss',
+           'VICReg', 'BarlowTwins', 'MoCo', 'knn_accuracy', 'KNNAccuracy', 'PretextCallback', 'PretextLearner',
+           'load_backbone_state', 'imagenet_state', 'pretext_learner']
 
 # %% ../nbs/02_pretext.ipynb #d434a96a
 def _arch_model(arch, pretrained=False):
@@ -33,22 +34,69 @@ def small_stem_(model):
     model.maxpool = nn.Identity()
     return model
 
+def _timm_model(name, n_in=3, pretrained=False, **kwargs):
+    "timm model `name` without its classifier (it returns pooled features), with fused attention off"
+    try: import timm
+    except ImportError:
+        raise ImportError(f'{name!r} is a timm model name: install timm (`pip install "bissl_fast[timm]"`) or pass a torchvision-style arch') from None
+    if not timm.is_model(name): raise ValueError(f'{name!r} is not a timm model name; list them with `timm.list_models("{name[:6]}*")`')
+    model = timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=n_in, **kwargs)
+    for m in model.modules():
+        if hasattr(m, 'fused_attn'): m.fused_attn = False  # fused attention kernels have no double backward (HVPs)
+    return model
+
 # %% ../nbs/02_pretext.ipynb #656a0c98
+def _src_keys(model, body):
+    "Rules `(source prefix, encoder prefix)` renaming `model`'s state-dict keys for an `Encoder` on `body`; `None` drops"
+    names = {id(m):n for n,m in model.named_children()}
+    if not isinstance(body, nn.Sequential) or not all(id(m) in names for m in body): return []  # a custom cut
+    kept = {names[id(m)]:f'body.{i}' for i,m in enumerate(body)}
+    return [*kept.items(), *[(n, None) for n in names.values() if n not in kept]]
+
 class Encoder(Module):
-    "Images → pooled features `(B, nf)`: a cut `body`, adaptive average pooling and flatten"
-    def __init__(self, body):
-        self.body,self.pool = body,nn.AdaptiveAvgPool2d(1)
-        self.nf = num_features_model(body)
+    "Images → pooled features `(B, nf)`: a cut `body`, adaptive average pooling (`pool=False`: the body pools) and flatten"
+    def __init__(self, body, pool=True, nf=None, src_keys=None):
+        self.body,self.pool = body,nn.AdaptiveAvgPool2d(1) if pool else nn.Identity()
+        self.nf = ifnone(nf, num_features_model(body) if pool else None)
+        self.src_keys = ifnone(src_keys, [])
         body.train()
     def forward(self, x): return self.pool(self.body(x)).flatten(1)
 
-def create_encoder(arch, n_in=3, pretrained=False, small_stem=None, cut=None):
-    "An `Encoder` on the body of `arch`; `small_stem=True` adapts a ResNet stem to small images (`None`: the caller decides; here no change)"
-    if not callable(arch): raise TypeError(f'`arch` must be a function building a model, such as `resnet18` or `tiny_cnn`, got {arch!r}; '
-                                           "pass the function itself (the study functions and the command line also take the names)")
-    model = _arch_model(arch, pretrained)
-    if small_stem: small_stem_(model)
-    return Encoder(create_body(model, n_in, pretrained, ifnone(cut, model_meta.get(arch, {}).get('cut'))))
+    def map_state(self, sd):
+        "State dict `sd` in this encoder's layout: keys of the source arch (torchvision or timm layout) renamed, its classifier dropped"
+        rules = getattr(self, 'src_keys', [])
+        if not rules or all(k.startswith(('body.', 'pool.')) for k in sd): return dict(sd)
+        out = {}
+        for k,v in sd.items():
+            r = next(((s,d) for s,d in rules if s == '' or k == s or k.startswith(s+'.')), None)
+            if r is None: out[k] = v  # not of the source arch: `_check_fits` names it
+            elif r[1] is not None: out[r[1] + (k[len(r[0]):] if r[0] else '.'+k)] = v
+        return out
+
+    def load_state(self, sd):
+        "Load state dict `sd` (this encoder's, torchvision or timm layout) after checking its keys and shapes"
+        sd = self.map_state(sd)
+        _check_fits(self, sd)
+        self.load_state_dict(sd)
+        return self
+
+def create_encoder(arch, n_in=3, pretrained=False, small_stem=None, cut=None, arch_kwargs=None):
+    "An `Encoder` on `arch` (a torchvision-style callable or a timm name); `pretrained='imagenet'`: its cached ImageNet weights"
+    if not (callable(arch) or isinstance(arch, str)): raise TypeError(
+        f'`arch` must be a function building a model, such as `resnet18` or `tiny_cnn`, or a timm model name, got {arch!r}')
+    imagenet = isinstance(pretrained, str) and pretrained == 'imagenet'
+    dl = bool(pretrained) and not imagenet  # let torchvision/timm fetch the weights
+    if isinstance(arch, str):
+        model = _timm_model(arch, n_in, dl, **ifnone(arch_kwargs, {}))
+        if small_stem: small_stem_(model)
+        cls = model.pretrained_cfg.get('classifier')
+        enc = Encoder(model, pool=False, nf=model.num_features, src_keys=[*[(c, None) for c in L(cls)], ('', 'body')])
+    else:
+        model = _arch_model(arch, dl)
+        if small_stem: small_stem_(model)
+        body = create_body(model, n_in, dl, ifnone(cut, model_meta.get(arch, {}).get('cut')))
+        enc = Encoder(body, src_keys=_src_keys(model, body))
+    return enc.load_state(imagenet_state(arch)) if imagenet else enc
 
 # %% ../nbs/02_pretext.ipynb #362e582a
 def tiny_cnn(n_in=3, widths=(32,64,128), weights=None, pretrained=False):
@@ -67,7 +115,7 @@ def mlp(n_in, dims):
     return nn.Sequential(*layers)
 
 # %% ../nbs/02_pretext.ipynb #3dfe8d62
-def _f32(*ts): return [t.as_subclass(Tensor).float() for t in ts]
+def _f32(*ts): return [t.as_subclass(Tensor) if t.dtype == torch.float64 else t.as_subclass(Tensor).float() for t in ts]
 
 def nt_xent(z1, z2, temperature=0.5, gather=all_gather_cat):
     "NT-Xent: each of the `2N` embeddings must find its pair among the `2N-1` others by cosine similarity / `temperature`; `gather` brings the other ranks' embeddings (negatives)"
@@ -108,10 +156,10 @@ class PretextModel(Module):
         bb = set(map(id, self.backbone.parameters()))
         return [p for p in self.parameters() if p.requires_grad and id(p) not in bb]
     def load_backbone(self, src):
-        "Load a backbone state (see `load_backbone_state`) after checking its keys and shapes"
+        "Load a backbone state (see `load_backbone_state`; torchvision and timm layouts too) after checking its keys and shapes"
         sd = load_backbone_state(src)
-        _check_fits(self.backbone, sd)
-        self.backbone.load_state_dict(sd)
+        if isinstance(self.backbone, Encoder): self.backbone.load_state(sd)
+        else: _check_fits(self.backbone, sd); self.backbone.load_state_dict(sd)
         return self
 
 # %% ../nbs/02_pretext.ipynb #21140947
@@ -176,6 +224,60 @@ class BYOL(PretextModel):
         super().load_backbone(src)
         self.target[0].load_state_dict(self.backbone.state_dict())
         return self
+
+# %% ../nbs/02_pretext.ipynb #b264d0f6
+def vicreg_loss(z1, z2, sim_coeff=25., std_coeff=25., cov_coeff=1., eps=1e-4):
+    "VICReg: invariance (MSE) + variance (hinge on each dimension's std) + covariance (off-diagonal²) of both branches"
+    with torch.autocast(z1.device.type, enabled=False):
+        z1,z2 = _f32(z1, z2)
+        n,d = z1.shape
+        def var_cov(z):
+            z = z - z.mean(0)
+            c = z.t() @ z / (n-1)
+            return F.relu(1 - (c.diagonal() + eps).sqrt()).mean(),(c.pow(2).sum() - c.diagonal().pow(2).sum())/d
+        (v1,c1),(v2,c2) = var_cov(z1),var_cov(z2)
+        return sim_coeff*F.mse_loss(z1, z2) + std_coeff*(v1+v2)/2 + cov_coeff*(c1+c2)
+
+def barlow_twins_loss(z1, z2, lambd=5e-3, eps=1e-5):
+    "Barlow Twins: the cross-correlation of the batch-standardized embeddings should be the identity"
+    with torch.autocast(z1.device.type, enabled=False):
+        z1,z2 = _f32(z1, z2)
+        def std(z): return (z - z.mean(0))/(z.var(0, unbiased=False) + eps).sqrt()
+        c = std(z1).t() @ std(z2) / len(z1)
+        on = c.diagonal()
+        return (1 - on).pow(2).sum() + lambd*(c.pow(2).sum() - on.pow(2).sum())
+
+def moco_loss(q, k, temperature=1.):
+    "MoCo v3's InfoNCE: each query must find its own key among the batch's keys by cosine / `temperature`; times 2τ"
+    with torch.autocast(q.device.type, enabled=False):
+        q,k = _f32(q, k)
+        logits = F.normalize(q, dim=1) @ F.normalize(k, dim=1).t() / temperature
+        return 2*temperature*F.cross_entropy(logits, torch.arange(len(q), device=q.device))
+
+# %% ../nbs/02_pretext.ipynb #253d25bb
+class VICReg(PretextModel):
+    "VICReg: `encoder` + MLP expander; invariance, variance and covariance terms on the two views' embeddings"
+    def __init__(self, encoder, proj_dims=(2048,2048,2048), sim_coeff=25., std_coeff=25., cov_coeff=1.):
+        store_attr('sim_coeff,std_coeff,cov_coeff')
+        self.backbone,self.projector = encoder,mlp(encoder.nf, proj_dims)
+    def forward(self, v1, v2): return self.projector(self.backbone(torch.cat([v1, v2]).as_subclass(Tensor))).chunk(2)
+    def criterion(self, pred, *yb): return vicreg_loss(*pred, self.sim_coeff, self.std_coeff, self.cov_coeff)
+
+class BarlowTwins(PretextModel):
+    "Barlow Twins: `encoder` + MLP projector; the views' cross-correlation is pushed to the identity"
+    def __init__(self, encoder, proj_dims=(2048,2048,2048), lambd=5e-3):
+        self.backbone,self.projector,self.lambd = encoder,mlp(encoder.nf, proj_dims),lambd
+    def forward(self, v1, v2): return self.projector(self.backbone(torch.cat([v1, v2]).as_subclass(Tensor))).chunk(2)
+    def criterion(self, pred, *yb): return barlow_twins_loss(*pred, self.lambd)
+
+class MoCo(BYOL):
+    "MoCo v3: BYOL's online network and EMA target, with InfoNCE between each view's query and the other view's key"
+    def __init__(self, encoder, proj_dims=(4096,256), pred_dims=(4096,256), temperature=1., decay=0.99, decay_sched=True):
+        super().__init__(encoder, proj_dims, pred_dims, decay, decay_sched)
+        self.temperature = temperature
+    def criterion(self, pred, *yb):
+        q1,q2,k1,k2 = pred
+        return moco_loss(q1, k2, self.temperature) + moco_loss(q2, k1, self.temperature)
 
 # %% ../nbs/02_pretext.ipynb #b50e389e
 @contextmanager
@@ -255,6 +357,9 @@ class PretextLearner(ShardedLearner):
         return self
 
 # %% ../nbs/02_pretext.ipynb #979bfe2c
+_nested = ('state_dict', 'model', 'model_state_dict')  # where checkpoints of Lightning, fastai, plain loops keep the weights
+_prefixes = ('backbone.', 'encoder_q.', 'encoder.', 'online_network.encoder.')  # the backbone inside SSL releases
+
 def load_backbone_state(src):
     "Backbone state dict from `src`: a state dict, a `.pth` file, a `PretextLearner`, a `PretextModel` or an `Encoder`"
     if isinstance(src, Learner): src = _unwrap(src.model)
@@ -264,12 +369,38 @@ def load_backbone_state(src):
         if not Path(src).is_file(): raise FileNotFoundError(f'No backbone file at {src}')
         src = torch.load(src, map_location='cpu', weights_only=True)
     if not isinstance(src, dict): raise TypeError(f'Expected a state dict, a file, a PretextLearner or a module, got {type(src).__name__}')
-    if isinstance(src.get('model'), dict): src = src['model']  # a full `Learner.save` with the optimizer state
-    if any(k.startswith('backbone.') for k in src): src = {k[9:]:v for k,v in src.items() if k.startswith('backbone.')}
-    return dict(src)
+    nest = next((n for n in _nested if isinstance(src.get(n), dict)), None)
+    if nest: src = src[nest]  # e.g. a full `Learner.save` with the optimizer state
+    src = {k.removeprefix('module.'):v for k,v in src.items() if torch.is_tensor(v)}  # DistributedDataParallel
+    pre = next((p for p in _prefixes if any(k.startswith(p) for k in src)), None)
+    if pre: src = {k[len(pre):]:v for k,v in src.items() if k.startswith(pre)}
+    return src
 
 # %% ../nbs/02_pretext.ipynb #476f4386
-pretext_models = dict(simclr=SimCLR, byol=BYOL)
+def imagenet_state(arch, cache_dir=None):
+    "The cached ImageNet weights of `arch` (torchvision callable or timm name) as a state dict in its layout; never downloads"
+    if isinstance(arch, str):
+        import timm.models
+        from huggingface_hub import try_to_load_from_cache
+        hub = timm.models.get_pretrained_cfg(arch).hf_hub_id
+        fs = [try_to_load_from_cache(hub, f, cache_dir=cache_dir) for f in ('model.safetensors', 'pytorch_model.bin')] if hub else []
+        f,want,how = next((f for f in fs if isinstance(f, str)), None),f'{hub} in the Hugging Face cache',f'timm.create_model({arch!r}, pretrained=True)'
+    else:
+        from torchvision.models import get_model_weights
+        w = model_meta.get(arch, {}).get('weights', 'DEFAULT')
+        w = get_model_weights(arch)[w] if isinstance(w, str) else w
+        f = Path(ifnone(cache_dir, Path(torch.hub.get_dir())/'checkpoints'))/Path(w.url).name
+        want,how = f,f'{arch.__name__}(weights={w!s})'
+    if f is None or not Path(f).is_file():
+        raise FileNotFoundError(f'The ImageNet weights of {getattr(arch, "__name__", arch)} are not cached (looked for {want}). '
+                                f'Run `{how}` once on a machine online, or pass a state dict or file as `pretrained`.')
+    if str(f).endswith('.safetensors'):
+        from safetensors.torch import load_file
+        return load_file(f)
+    return torch.load(f, map_location='cpu', weights_only=True)
+
+# %% ../nbs/02_pretext.ipynb #5a0e000b
+pretext_models = dict(simclr=SimCLR, byol=BYOL, vicreg=VICReg, barlow_twins=BarlowTwins, moco=MoCo)
 
 def _img_size(dls):
     "The larger side of the downstream images"

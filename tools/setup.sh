@@ -1,14 +1,33 @@
 #!/usr/bin/env bash
-# Idempotent set-up on a fresh machine: .venv with the pinned install, and Debian's Fashion-MNIST files.
+# Idempotent set-up on a fresh machine: .venv with the pinned development set (tools/pins-dev.txt), .venv-latest with
+# the newest releases that settings.ini's ranges admit (skipped with BISSL_LATEST=0), and Debian's Fashion-MNIST files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x .venv/bin/python ]; then "${PYTHON:-python3}" -m venv .venv; fi
-want=$(cat settings.ini setup.py | sha1sum | cut -d' ' -f1)
+py=${PYTHON:-python3}
+pipq() { "$@" 2>&1 | grep -v '^WARNING: Location' || true; }
+want=$(cat settings.ini setup.py tools/pins-dev.txt | sha1sum | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ]; then "$py" -m venv .venv; fi
 if [ "$(cat .venv/.bissl_stamp 2>/dev/null)" != "$want" ]; then
-  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v '^WARNING: Location' || true
+  pipq .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+  pipq .venv/bin/python -m pip install -q --disable-pip-version-check -c tools/pins-dev.txt -e ".[dev]"
   .venv/bin/python -m pip check
   echo "$want" > .venv/.bissl_stamp
+fi
+# The latest compatible set: first the newest fastai/fastcore/torch that install together, then bissl_fast beside them,
+# which must not move them (a user's `pip install bissl_fast` next to a current fastai).
+if [ "${BISSL_LATEST:-1}" = 1 ] && [ "$(cat .venv-latest/.bissl_stamp 2>/dev/null)" != "$want" ]; then
+  if [ ! -x .venv-latest/bin/python ]; then "$py" -m venv .venv-latest; fi
+  pl=".venv-latest/bin/python -m pip"
+  pipq $pl install -q --disable-pip-version-check --upgrade pip
+  pipq $pl install -q --disable-pip-version-check --upgrade --upgrade-strategy eager fastai fastcore torch torchvision
+  before=$($pl freeze | grep -iE '^(fastai|fastcore|torch|torchvision)==' | sort)
+  pipq $pl install -q --disable-pip-version-check --upgrade --upgrade-strategy eager -e ".[test]"
+  after=$($pl freeze | grep -iE '^(fastai|fastcore|torch|torchvision)==' | sort)
+  if [ "$before" != "$after" ]; then
+    echo "setup: installing bissl_fast changed the newest fastai/fastcore/torch:" >&2; diff <(echo "$before") <(echo "$after") >&2; exit 1
+  fi
+  $pl check
+  echo "$want" > .venv-latest/.bissl_stamp
 fi
 fm=/usr/share/datasets/fashion-mnist
 if [ ! -f $fm/train-images-idx3-ubyte.gz ] && command -v apt-get >/dev/null; then
