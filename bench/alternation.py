@@ -36,8 +36,8 @@ def main():
     print(f'device {a.device} ({torch.cuda.get_device_name(a.device) if a.device.startswith("cuda") else "CPU"}), torch {torch.__version__}, '
           f'{a.size} px, 2x{a.pretext_bs} pretext views, {a.bs} downstream, N_L={a.lower_steps}, N_U={a.upper_steps}, '
           f'Lanczos {a.lanczos_steps} steps, CG {a.cg_iters} iterations, {"bf16" if a.bf16 else "fp32"}\n')
-    print('| arch | solver | lower step s | upper step s | alternation s | upper/lower | reference alternation s | peak GiB |')
-    print('| --- | --- | --- | --- | --- | --- | --- | --- |')
+    print('| arch | solver | lower step s | upper step s | alternation s | alternation CPU s | upper/lower | reference alternation s | peak GiB |')
+    print('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
     for arch, solver in [(r, s) for r in a.archs for s in a.solvers]:
         learn = bissl_learner(dls, dict(resnet18=resnet18, resnet50=resnet50, tiny_cnn=tiny_cnn)[arch], lower_steps=a.lower_steps,
                               upper_steps=a.upper_steps, solver=solver, lanczos_steps=a.lanczos_steps, cg_iters=a.cg_iters, head_warmup=0)
@@ -53,16 +53,16 @@ def main():
         cb.lower_stage = timed_stage
         with learn.no_bar(), learn.no_logging():
             learn.fit_bilevel(alternations=1)                       # warm-up
-            times.update(lower=0., n=0); sync(); t = time.perf_counter()
+            times.update(lower=0., n=0); sync(); t, c = time.perf_counter(), time.process_time()
             learn.fit_bilevel(alternations=a.alternations)
-            sync(); total = time.perf_counter() - t
+            sync(); total, cpu = time.perf_counter() - t, time.process_time() - c
         alt = total/a.alternations  # includes one small validation batch per epoch
         lower_step = times['lower']/times['n']/max(a.lower_steps, 1)
         upper_step = (alt - times['lower']/times['n'])/a.upper_steps
         ref = REF.get(arch)
         ref_alt = f'{a.lower_steps*ref[0] + a.upper_steps*ref[1]:.2f}' if ref else '–'
         mem = f'{torch.cuda.max_memory_allocated()/2**30:.1f}' if cuda else '–'
-        print(f'| {arch} | {solver} | {lower_step:.3f} | {upper_step:.3f} | {alt:.2f} | {upper_step/lower_step:.1f}x | {ref_alt} | {mem} |', flush=True)
+        print(f'| {arch} | {solver} | {lower_step:.3f} | {upper_step:.3f} | {alt:.2f} | {cpu/a.alternations:.2f} | {upper_step/lower_step:.1f}x | {ref_alt} | {mem} |', flush=True)
         del learn, cb, stage, timed_stage   # free this arch before the next one is measured
 
 if __name__ == '__main__': main()
