@@ -43,6 +43,7 @@ class BilevelCallback(Callback):
         for n,lo in (('lower_steps', 0), ('upper_steps', 1), ('lanczos_steps', 1), ('cg_iters', 1)): check_count(getattr(self, n), n, lo)
         check_solver(solver, on_negative)
         if alternations is not None: check_count(alternations, 'alternations')
+        self.short_stage_cg = True  # see `stage_solver`
         self.active,self.isolver,self.n_lower,self.n_alt = True,None,0,0
 
     @property
@@ -169,6 +170,13 @@ def lower_step(self:BilevelCallback):
     return probe.stepped
 
 @patch
+def stage_solver(self:BilevelCallback):
+    "The solver and its HVP budget for this stage: CG when the stage's upper steps would spend fewer HVPs than Lanczos"
+    if self.solver != 'lanczos' or not self.short_stage_cg: return self.solver,(self.lanczos_steps if self.solver == 'lanczos' else self.cg_iters)
+    n_upper = min(self.upper_steps, len(self.dl) - self.iter)  # a short epoch ends the stage early
+    return ('cg',self.cg_iters) if n_upper*self.cg_iters < self.lanczos_steps else ('lanczos',self.lanczos_steps)
+
+@patch
 def lower_stage(self:BilevelCallback):
     "Run the lower steps, then build the implicit solver on one Hessian batch for the coming upper steps"
     t0 = time.perf_counter()
@@ -179,9 +187,9 @@ def lower_stage(self:BilevelCallback):
     # the Hessian in fp32: its loss and its first-order graph (a backward under fastai's autocast would be cast too)
     with preserved_buffers(self.lower), torch.autocast(one_param(self.lower).device.type, enabled=False):
         loss = self.lower.pretext_loss(v1, v2)
-        iters = self.lanczos_steps if self.solver == 'lanczos' else self.cg_iters
+        solver,iters = self.stage_solver()
         self.isolver = ImplicitSolver(loss, self.theta_lower, lam=self.lam, damping=self.damping, iters=iters, tol=self.cg_tol,
-                                      solver=self.solver, on_negative=self.on_negative, eig_floor=self.eig_floor, reduce=average)
+                                      solver=solver, on_negative=self.on_negative, eig_floor=self.eig_floor, reduce=average)
     self.n_alt += 1
     self.stats['alt_s'].append(time.perf_counter()-t0)
 
