@@ -173,7 +173,8 @@ def lower_step(self:BilevelCallback):
 def stage_solver(self:BilevelCallback):
     "The solver and its HVP budget for this stage: CG when the stage's upper steps would spend fewer HVPs than Lanczos"
     if self.solver != 'lanczos' or not self.short_stage_cg: return self.solver,(self.lanczos_steps if self.solver == 'lanczos' else self.cg_iters)
-    n_upper = min(self.upper_steps, len(self.dl) - self.iter)  # a short epoch ends the stage early
+    dl = getattr(self.learn, 'dl', None)  # None: a stage run by hand, outside a fit
+    n_upper = self.upper_steps if dl is None else min(self.upper_steps, len(dl) - getattr(self.learn, 'iter', 0))  # a short epoch ends the stage early
     return ('cg',self.cg_iters) if n_upper*self.cg_iters < self.lanczos_steps else ('lanczos',self.lanczos_steps)
 
 @patch
