@@ -253,7 +253,7 @@ def ij_matvec(hvp, lam=1e-3, damping=10.):
 
 # %% ../nbs/03_hypergrad.ipynb #2e172cca
 _solvers = ('lanczos', 'cg', 'minres', 'neumann', 'layerwise')
-_policies = dict(cg=('stop', 'raise', 'continue'), layerwise=('stop', 'raise', 'continue'), lanczos=('continue', 'abs', 'stop', 'raise'))
+_policies = dict(cg=_on_neg, layerwise=_on_neg, lanczos=('continue', 'abs', 'stop', 'raise'))
 
 def check_solver(solver, on_negative='stop'):
     "Raise `ValueError` unless `solver` is known and `on_negative` is one of its policies"
