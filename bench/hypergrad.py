@@ -12,7 +12,10 @@ Variants (`--variants`, comma-separated):
 - first-order: x = v, no HVP;
 - cg: joint CG, `--iters` iterations, graph once per stage, warm start (the engine before Lanczos);
 - cg-tol: joint CG to a relative residual of `--tol` (at most 50 iterations), warm start: how many HVPs the solves really need;
-- lanczos-K: K Lanczos steps on the first right-hand side, then the low-rank inverse for all N_U (K HVPs per stage).
+- lanczos-K: K Lanczos steps on the first right-hand side, then the low-rank inverse for all N_U (K HVPs per stage);
+- recycle-K: the same K steps, preconditioned by the `--recycle` Ritz pairs kept from the previous stage (K HVPs per stage). With
+  `--batches B`, each Hessian batch is the next stage: `--lower-steps` lower steps (Adam on the pretext loss, as BiSSL's lower level)
+  move the backbone in between, and one priming stage before the first measured one gives the recycle variants their first pairs.
 Accuracy: the cosine of each variant's solutions with the converged solve — MINRES to a relative residual of `--truth-tol` — for
 `--truth-rhs` of the right-hand sides (first, last, and evenly between), the minimum reported; and the minimum cosine with the reference's.
 The Ritz values of A from the largest Lanczos variant show how close the operator is to indefinite.
@@ -48,6 +51,9 @@ def get_args(argv=None):
     p.add_argument('--device', default='cpu')
     p.add_argument('--variants', default='reference,first-order,cg,cg-tol,lanczos-5,lanczos-10,lanczos-15,lanczos-20')
     p.add_argument('--batches', type=int, default=1, help='Hessian batches (stages) measured, each a fresh pretext batch')
+    p.add_argument('--lower-steps', type=int, default=20, help='lower steps between Hessian batches (stages)')
+    p.add_argument('--lower-lr', type=float, default=1e-3)
+    p.add_argument('--recycle', type=int, default=15, help='Ritz pairs the recycle-K variants carry from stage to stage')
     p.add_argument('--reps', type=int, default=1, help='timed repetitions of each variant (the fastest is reported)')
     p.add_argument('--nu', type=int, default=8, help='right-hand sides per stage (N_U)')
     p.add_argument('--iters', type=int, default=5, help='CG iterations per solve (reference, cg)')
@@ -125,12 +131,20 @@ def _reset_peak_rss():
         return True
     except OSError: return False
 
+def lower_steps(a, lower, dls):
+    "`a.lower_steps` steps of Adam on the pretext loss: the backbone moves as in BiSSL's lower stage between two upper stages"
+    if not a.lower_steps: return
+    opt = torch.optim.Adam(lower.parameters(), lr=a.lower_lr)
+    for _ in range(a.lower_steps):
+        loss = lower.pretext_loss(*dls.pretext_batch()); opt.zero_grad(); loss.backward(); opt.step()
+        if hasattr(lower, 'after_update'): lower.after_update()
+
 def cos(a, b):
     "Cosine similarity of two tuples of tensors"
     a, b = torch.cat([t.double().flatten() for t in a]), torch.cat([t.double().flatten() for t in b])
     return float(a @ b / (a.norm() * b.norm()))
 
-def measure(a, lower, vs, v1, v2):
+def measure(a, lower, vs, v1, v2, priors):
     "Every variant on one Hessian batch: {name: (secs, cpu, mem, HVPs, Ritz ≤ 0, cosine vs converged, cosine vs reference)}, notes"
     params, kw = list(lower.backbone.parameters()), dict(lam=a.lam, damping=a.damping)
     def pretext_loss(n=None):
@@ -147,11 +161,11 @@ def measure(a, lower, vs, v1, v2):
         "The library's ImplicitSolver: one graph per stage"
         def run():
             with preserved_buffers(lower): loss = pretext_loss(a.hessian_bs)
-            s = ImplicitSolver(loss, params, **kw, **skw)
+            s = ImplicitSolver(loss, params, **kw, **skw, prior=priors.get(run.name))
             del loss
             xs, neg = [], 0
             for v in vs: xs.append(s(v)); neg = max(neg, s.info.get('n_negative', int(s.info.get('negative_curvature', 0))))
-            run.build = getattr(s, 'build', None)
+            run.build, run.pairs = getattr(s, 'build', None), s.pairs(a.recycle) if s.solver == 'lanczos' else None
             s.release()
             return xs, s.n_matvec, neg
         return run
@@ -160,9 +174,10 @@ def measure(a, lower, vs, v1, v2):
             'cg-tol': lambda: engine(iters=50, tol=a.tol, solver='cg', on_negative='stop')}
     variants = {}
     for name in a.variants.split(','):
-        if name.startswith('lanczos-'): variants[name] = engine(iters=int(name.split('-')[1]), solver='lanczos', on_negative='continue')
+        if name.startswith(('lanczos-', 'recycle-')): variants[name] = engine(iters=int(name.split('-')[1]), solver='lanczos', on_negative='continue')
         elif name in make: variants[name] = make[name]()
         else: raise SystemExit(f'unknown variant {name!r}')
+        variants[name].name = name
 
     with preserved_buffers(lower):   # warm-up, not timed: first calls pay for kernel selection and allocator growth
         for _ in range(2): hvp_operator(pretext_loss(), params)(vs[0])
@@ -195,6 +210,7 @@ def measure(a, lower, vs, v1, v2):
         c_true = min(cos(sols[name][i], truth[i]) for i in idx) if idx else float('nan')
         c_ref = min(cos(x, y) for x,y in zip(sols[name], ref)) if ref else float('nan')
         res[name] = (t.secs, t.cpu, t.mem, n, neg, c_true, c_ref)
+        if name.startswith('recycle-'): priors[name] = variants[name].pairs
     return res, notes
 
 def main(argv=None):
@@ -204,9 +220,16 @@ def main(argv=None):
     dls = get_dls(a)
     lower = stage_one(a, dls)
     vs = rhs(a, dls, lower)
-    runs = []
+    runs, priors = [], {}
+    recycled = [n for n in a.variants.split(',') if n.startswith('recycle-')]
+    if recycled:   # a priming stage: the recycle variants' first Ritz pairs
+        lower_steps(a, lower, dls)
+        with preserved_buffers(lower): s = ImplicitSolver(lower.pretext_loss(*dls.pretext_batch()), list(lower.backbone.parameters()),
+                                                          lam=a.lam, damping=a.damping, solver='lanczos', iters=max(int(n.split('-')[1]) for n in recycled))
+        s(vs[-1]); priors = {n: s.pairs(a.recycle) for n in recycled}; s.release()
     for b in range(a.batches):   # a different Hessian batch each time: the operator changes from stage to stage
-        res, notes = measure(a, lower, vs, *dls.pretext_batch())
+        if b or recycled: lower_steps(a, lower, dls)
+        res, notes = measure(a, lower, vs, *dls.pretext_batch(), priors)
         runs.append(res)
         for n in notes: print(f'Hessian batch {b}: {n}', flush=True)
 
@@ -214,7 +237,8 @@ def main(argv=None):
     dev = torch.cuda.get_device_name() if a.device.startswith('cuda') else f'CPU, {torch.get_num_threads()} thread(s)'
     print(f'\n{a.arch}, {a.pretext} {"stage-1 " + str(a.pretrain) + " epochs" if a.pretrain else "random init"} on {a.data} '
           f'(k-NN accuracy {knn:.3f}), {a.size} px, 2×{a.bs} pretext views, {dev}, torch {torch.__version__}; N_U={a.nu}, '
-          f'lam={a.lam}, damping={a.damping}, best of {a.reps}, {a.batches} Hessian batch(es): seconds are means, cosines minima'
+          f'lam={a.lam}, damping={a.damping}, best of {a.reps}, {a.batches} Hessian batch(es) {a.lower_steps} lower steps apart'
+          + (f', recycle-K carries {a.recycle} Ritz pairs' if recycled else '') + ': seconds are means, cosines minima'
           + (f'; Hessian batch of ours: 2×{a.hessian_bs}' if a.hessian_bs else '') +
           f'; speed-up from {"wall" if a.device.startswith("cuda") else "CPU"} seconds\n')
     mem_name = 'peak CUDA MiB' if a.device.startswith('cuda') else 'peak RSS +MiB'
@@ -227,6 +251,6 @@ def main(argv=None):
         k = 0 if a.device.startswith('cuda') else 1   # on the CPU, process CPU time: fair when other jobs share the cores
         speed = f'{mean("reference", k)/mean(name, k):.2f}×' if 'reference' in runs[0] and mean(name, k) > 0 else 'n/a'
         print(f'| {name} | {secs:.3f} | {speed} | {mean(name, 1):.2f} | {max(r[name][2] for r in runs):.0f} | {n} | '
-              f'{neg if name.startswith("lanczos") else "–"} | {c_true:.4f} | {c_ref:.4f} |')
+              f'{neg if name.startswith(("lanczos", "recycle")) else "–"} | {c_true:.4f} | {c_ref:.4f} |')
 
 if __name__ == '__main__': main()

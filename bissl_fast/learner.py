@@ -38,13 +38,13 @@ class BilevelCallback(Callback):
     "Run BiSSL: a lower stage at the start of each alternation, the implicit upper update on each downstream batch"
     order,run_valid = MixedPrecision.order+1,False
     def __init__(self, lam=1e-3, damping=10., gamma=1., lower_steps=20, upper_steps=8, solver='lanczos', lanczos_steps=15,
-                 cg_iters=5, cg_tol=None, on_negative='continue', eig_floor=1e-2, clip=10., lower_warmup=0.05, alternations=None):
+                 cg_iters=5, cg_tol=None, on_negative='continue', eig_floor=1e-2, recycle=0, clip=10., lower_warmup=0.05, alternations=None):
         store_attr()
-        for n,lo in (('lower_steps', 0), ('upper_steps', 1), ('lanczos_steps', 1), ('cg_iters', 1)): check_count(getattr(self, n), n, lo)
+        for n,lo in (('lower_steps', 0), ('upper_steps', 1), ('lanczos_steps', 1), ('cg_iters', 1), ('recycle', 0)): check_count(getattr(self, n), n, lo)
         check_solver(solver, on_negative)
         if alternations is not None: check_count(alternations, 'alternations')
         self.short_stage_cg = True  # see `stage_solver`
-        self.active,self.isolver,self.n_lower,self.n_alt = True,None,0,0
+        self.active,self.isolver,self.prior,self.n_lower,self.n_alt = True,None,None,0,0
 
     @property
     def lower(self): return _unwrap(self.learn.model).lower
@@ -123,8 +123,13 @@ class BilevelCallback(Callback):
 
     def after_train(self): self.release()
     def after_fit(self): self.release()
+    def carry(self):
+        "The Ritz pairs the next stage recycles: the `recycle` best of the live stage, else those kept"
+        if self.recycle and self.isolver is not None and self.isolver.ritz is not None: return self.isolver.pairs(self.recycle)
+        return self.prior if self.recycle else None
     def release(self):
-        "Drop the stage's Hessian graph"
+        "Drop the stage's Hessian graph, keeping the Ritz pairs to recycle"
+        self.prior = self.carry()
         if self.isolver is not None: self.isolver.release()
         self.isolver = None
 
@@ -190,7 +195,8 @@ def lower_stage(self:BilevelCallback):
         loss = self.lower.pretext_loss(v1, v2)
         solver,iters = self.stage_solver()
         self.isolver = ImplicitSolver(loss, self.theta_lower, lam=self.lam, damping=self.damping, iters=iters, tol=self.cg_tol,
-                                      solver=solver, on_negative=self.on_negative, eig_floor=self.eig_floor, reduce=average)
+                                      solver=solver, on_negative=self.on_negative, eig_floor=self.eig_floor, reduce=average,
+                                      prior=self.prior if solver == 'lanczos' else None)
     self.n_alt += 1
     self.stats['alt_s'].append(time.perf_counter()-t0)
 
@@ -276,7 +282,7 @@ def checkpoint_state(self:BilevelLearner):
     if self.lower_opt is None: self.create_lower_opt()
     cb = self.bilevel
     return dict(Learner.checkpoint_state(self), lower_opt=self.lower_opt.state_dict(), head_warmed=self.head_warmed,
-                bilevel=dict(n_lower=cb.n_lower, n_alt=cb.n_alt))
+                bilevel=dict(n_lower=cb.n_lower, n_alt=cb.n_alt, prior=cb.carry()))
 
 @patch
 def load_checkpoint_state(self:BilevelLearner, state, strict=True):
@@ -285,6 +291,7 @@ def load_checkpoint_state(self:BilevelLearner, state, strict=True):
     self.lower_opt.load_state_dict(state['lower_opt'])
     self.head_warmed = state['head_warmed']
     self.bilevel.n_lower,self.bilevel.n_alt = state['bilevel']['n_lower'],state['bilevel']['n_alt']
+    self.bilevel.prior = state['bilevel'].get('prior')
     Learner.load_checkpoint_state(self, state, strict=strict)  # last: it sets the random states
 
 @patch
@@ -487,7 +494,7 @@ def _lower_model(arch, pretext, pretrained, n_in, small_stem, cut, pretext_kwarg
 
 @delegates(BilevelLearner.__init__)
 def bissl_learner(dls, arch=None, pretext='simclr', pretrained=None, lam=1e-3, damping=10., lower_steps=20, upper_steps=8,
-                  gamma=1., solver='lanczos', lanczos_steps=15, cg_iters=5, cg_tol=None, on_negative='continue', eig_floor=1e-2,
+                  gamma=1., solver='lanczos', lanczos_steps=15, cg_iters=5, cg_tol=None, on_negative='continue', eig_floor=1e-2, recycle=0,
                   head_warmup=None, metrics=accuracy, cbs=None, n_out=None, n_in=3, small_stem=None, cut=None, clip=10.,
                   pretext_kwargs=None, loss_func=None, opt_func=partial(SGD, mom=0.9), lr=0.03, wd=5e-4, **kwargs):
     "A `BilevelLearner` for BiSSL on `dls` with backbone `arch`, starting from `pretrained` (state, file or stage-1 learner)"
@@ -501,7 +508,7 @@ def bissl_learner(dls, arch=None, pretext='simclr', pretrained=None, lam=1e-3, d
     model = BilevelModel(deepcopy(lower.backbone), nn.Linear(lower.backbone.nf, n_out), lower)
     cb = BilevelCallback(lam=lam, damping=damping, gamma=gamma, lower_steps=lower_steps, upper_steps=upper_steps,
                          solver=solver, lanczos_steps=lanczos_steps, cg_iters=cg_iters, cg_tol=cg_tol, on_negative=on_negative,
-                         eig_floor=eig_floor, clip=clip)
+                         eig_floor=eig_floor, recycle=recycle, clip=clip)
     metrics = L(metrics) + [LowerAccuracy()] + [BilevelStat(n) for n in _STATS]
     return BilevelLearner(dls, model, loss_func=ifnone(loss_func, CrossEntropyLossFlat()), opt_func=opt_func, lr=lr,
                           wd=wd, splitter=bilevel_splitter, metrics=metrics, cbs=L(cb, GradientClip(clip))+L(cbs),

@@ -7,14 +7,16 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_bench_hypergrad_tiny():
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(ROOT)}
     r = subprocess.run([sys.executable, 'bench/hypergrad.py', '--arch', 'tiny_cnn', '--size', '8', '--bs', '8', '--nu', '3', '--iters', '2',
-                        '--truth-rhs', '2', '--damping', '100', '--variants', 'reference,first-order,cg,lanczos-4'],
+                        '--truth-rhs', '2', '--damping', '100', '--variants', 'reference,first-order,cg,lanczos-4,recycle-3',
+                        '--batches', '2', '--lower-steps', '2', '--recycle', '4'],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     rows = {m.group(1): m.group(2).split(' | ') for m in re.finditer(r'^\| ([a-z0-9-]+) \| (.*) \|$', r.stdout, re.M) if m.group(1) not in ('variant', '---')}
-    assert set(rows) == {'reference', 'first-order', 'cg', 'lanczos-4'}, r.stdout
+    assert set(rows) == {'reference', 'first-order', 'cg', 'lanczos-4', 'recycle-3'}, r.stdout
     hvps = {k: int(v[4]) for k,v in rows.items()}
-    assert hvps['reference'] == 3*2 and hvps['first-order'] == 0 and hvps['lanczos-4'] <= 4, r.stdout
+    assert hvps['reference'] == 3*2 and hvps['first-order'] == 0 and hvps['lanczos-4'] <= 4 and hvps['recycle-3'] <= 3, r.stdout
     for k,v in rows.items(): assert -1 <= float(v[6]) <= 1 and -1 <= float(v[7]) <= 1, (k, v)
     assert float(rows['reference'][7]) > 0.9999                     # the reference against itself
+    assert 'recycle-K carries 4 Ritz pairs' in r.stdout and r.stdout.count('converged solve') == 2, r.stdout
     m = re.search(r'converged solve: MINRES on right-hand sides \[0, 2\]: \d+ HVPs to ([0-9.e+-]+), \d+ HVPs to ([0-9.e+-]+)', r.stdout)
     assert m and max(float(m.group(1)), float(m.group(2))) <= 1e-4, r.stdout
