@@ -5,7 +5,7 @@ CPU smoke run:               python bench/alternation.py --size 16 --pretext-bs 
 `--solvers lanczos cg` times the library's default implicit solver (Lanczos, `--lanczos-steps` HVPs per stage) next to CG
 (`--cg-iters` HVPs per upper step, on a graph built once per stage).
 Synthetic images (random uint8), so it measures speed only."""
-import argparse, time, warnings
+import argparse, inspect, time, warnings
 import torch
 from fastai.vision.all import set_seed, resnet18, resnet50
 from bissl_fast.all import BilevelDataLoaders, bissl_learner, tiny_cnn
@@ -23,6 +23,8 @@ def main():
     p.add_argument('--upper-steps', type=int, default=8)
     p.add_argument('--solvers', nargs='+', default=['lanczos'], choices=['lanczos', 'cg', 'minres', 'neumann', 'layerwise'])
     p.add_argument('--lanczos-steps', type=int, default=15)
+    p.add_argument('--recycle', type=int, default=inspect.signature(bissl_learner).parameters['recycle'].default,
+                   help="Lanczos: Ritz pairs carried from stage to stage (default: the learner's)")
     p.add_argument('--cg-iters', type=int, default=5)
     p.add_argument('--alternations', type=int, default=2, help='timed, after one warm-up alternation')
     p.add_argument('--bf16', action='store_true')
@@ -35,12 +37,13 @@ def main():
     dls = BilevelDataLoaders.from_tensors(x, x, y, x[:a.bs], y[:a.bs], size=a.size, bs=a.bs, pretext_bs=a.pretext_bs, device=a.device)
     print(f'device {a.device} ({torch.cuda.get_device_name(a.device) if a.device.startswith("cuda") else "CPU"}), torch {torch.__version__}, '
           f'{a.size} px, 2x{a.pretext_bs} pretext views, {a.bs} downstream, N_L={a.lower_steps}, N_U={a.upper_steps}, '
-          f'Lanczos {a.lanczos_steps} steps, CG {a.cg_iters} iterations, {"bf16" if a.bf16 else "fp32"}\n')
+          f'Lanczos {a.lanczos_steps} steps (recycling {a.recycle} Ritz pairs), CG {a.cg_iters} iterations, {"bf16" if a.bf16 else "fp32"}\n')
     print('| arch | solver | lower step s | upper step s | alternation s | alternation CPU s | upper/lower | reference alternation s | peak GiB |')
     print('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
     for arch, solver in [(r, s) for r in a.archs for s in a.solvers]:
         learn = bissl_learner(dls, dict(resnet18=resnet18, resnet50=resnet50, tiny_cnn=tiny_cnn)[arch], lower_steps=a.lower_steps,
-                              upper_steps=a.upper_steps, solver=solver, lanczos_steps=a.lanczos_steps, cg_iters=a.cg_iters, head_warmup=0)
+                              upper_steps=a.upper_steps, solver=solver, lanczos_steps=a.lanczos_steps, cg_iters=a.cg_iters, head_warmup=0,
+                              recycle=a.recycle)
         if a.bf16: learn.to_bf16()
         cuda = torch.device(a.device).type == 'cuda'
         cb, sync = learn.bilevel, (torch.cuda.synchronize if cuda else (lambda: None))

@@ -24,12 +24,12 @@
 # that fails or times out is recorded and the next one runs):
 TOTAL_S=560          # the whole script: under 9.5 minutes
 B_ENV=20             # env.txt
-B_TESTS=150          # GPU tests: 6 short fits, overflow checks, resume, bf16 HVPs, views, one ResNet-50 alternation
-B_HG50=130           # hypergrad, ResNet-50 96 px 2x256 (3 stage-1 epochs): one upper stage every way, reference included
-B_HG18=70            # hypergrad, each of SimCLR and BYOL: ResNet-18 32 px 2x32 after 8 stage-1 epochs, 2 Hessian batches,
-                     #   every solver against a converged MINRES solve (the accuracy table of the solvers)
-B_ALTERNATION=80     # 1 warm-up + 1 timed alternation (20 lower + 8 upper steps), ResNet-18 then ResNet-50, Lanczos then CG
-B_PRETEXT=50         # 8 configurations (SimCLR/BYOL x ResNet-18/50 x fp32/bf16), 5 warm-up + 20 timed steps each
+B_TESTS=100          # GPU tests: 6 short fits, overflow checks, resume, bf16 HVPs, views, one ResNet-50 alternation (45 s on an H100)
+B_HG50=110           # hypergrad, ResNet-50 96 px 2x256 (3 stage-1 epochs): one upper stage every way, reference included
+B_HG18=85            # hypergrad, each of SimCLR and BYOL: ResNet-18 32 px 2x32 after 8 stage-1 epochs, 3 successive stages
+                     #   (20 lower steps apart), every solver against a converged MINRES solve (the accuracy table of the solvers)
+B_ALTERNATION=60     # 1 warm-up + 1 timed alternation (20 lower + 8 upper steps), ResNet-18 then ResNet-50, the default solver
+B_PRETEXT=30         # 8 configurations (SimCLR/BYOL x ResNet-18/50 x fp32/bf16), 5 warm-up + 20 timed steps each
 B_STUDY=240          # what is left, at most this: a short study from 100 s, a longer one from 220 s; skipped under 100 s
                      # (estimated on an H100: ~6 s per ResNet-18 alternation at 32 px, ~12 s per pretext epoch)
 RESERVE_S=8          # kept for summary.md
@@ -63,22 +63,22 @@ if (( SMOKE )); then
   DEV=cpu; MODE='smoke (CPU, tiny sizes)'
   export BISSL_TEST_DEVICE=cpu OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
   TESTS_K=(-k 'fp32-nchw or resume or views')
-  HG50=(--device cpu --arch tiny_cnn --size 8 --bs 8 --nu 2 --iters 2 --truth-rhs 1 --truth-iters 20 --damping 100
-        --variants reference,first-order,cg,lanczos-4)
+  HG50=(--device cpu --arch tiny_cnn --size 8 --bs 8 --nu 2 --iters 2 --truth-rhs 1 --truth-iters 20 --damping 100 --lower-steps 2
+        --variants reference,first-order,cg,lanczos-4,recycle-2)
   HG18=(--device cpu --arch tiny_cnn --size 8 --bs 8 --nu 2 --iters 2 --truth-rhs 2 --truth-iters 20 --damping 100
-        --batches 2 --variants reference,first-order,cg,cg-tol,lanczos-2,lanczos-4)
+        --batches 2 --lower-steps 2 --variants reference,first-order,cg,cg-tol,lanczos-2,lanczos-4,recycle-2)
   ALTERNATION=(--device cpu --archs tiny_cnn --size 16 --pretext-bs 8 --bs 8 --lower-steps 2 --upper-steps 2 --alternations 1
-               --solvers lanczos cg)
+               --solvers lanczos)
   PRETEXT=(--device cpu --archs resnet18 --size 16 --bs 4 --steps 1 --warmup 0)
 else
   DEV=cuda; MODE='GPU'
   export BISSL_TEST_DEVICE=cuda   # without CUDA the GPU tests fail loudly instead of skipping
   TESTS_K=()
   HG50=(--device cuda --arch resnet50 --size 96 --bs 256 --reps 1 --pretrain 3 --truth-rhs 1 --truth-iters 60 --verbose
-        --variants reference,first-order,cg,lanczos-10,lanczos-20)
-  HG18=(--device cuda --arch resnet18 --size 32 --bs 32 --pretrain 8 --batches 2 --truth-rhs 3 --truth-iters 400
-        --variants reference,first-order,cg,cg-tol,lanczos-5,lanczos-10,lanczos-15,lanczos-20,lanczos-30)
-  ALTERNATION=(--device cuda --archs resnet18 resnet50 --alternations 1 --solvers lanczos cg)
+        --variants reference,first-order,cg,lanczos-10,lanczos-15,recycle-10)
+  HG18=(--device cuda --arch resnet18 --size 32 --bs 32 --pretrain 8 --batches 3 --truth-rhs 3 --truth-iters 200
+        --variants reference,first-order,cg,lanczos-6,lanczos-8,lanczos-10,lanczos-15,recycle-6,recycle-8,recycle-10)
+  ALTERNATION=(--device cuda --archs resnet18 resnet50 --alternations 1 --solvers lanczos)
   PRETEXT=(--device cuda --archs resnet18,resnet50 --pretexts simclr,byol --precisions fp32,bf16)
 fi
 

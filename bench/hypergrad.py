@@ -14,8 +14,8 @@ Variants (`--variants`, comma-separated):
 - cg-tol: joint CG to a relative residual of `--tol` (at most 50 iterations), warm start: how many HVPs the solves really need;
 - lanczos-K: K Lanczos steps on the first right-hand side, then the low-rank inverse for all N_U (K HVPs per stage);
 - recycle-K: the same K steps, preconditioned by the `--recycle` Ritz pairs kept from the previous stage (K HVPs per stage). With
-  `--batches B`, each Hessian batch is the next stage: `--lower-steps` lower steps (Adam on the pretext loss, as BiSSL's lower level)
-  move the backbone in between, and one priming stage before the first measured one gives the recycle variants their first pairs.
+  `--batches B`, each Hessian batch is the next stage: `--lower-steps` lower steps (Adam on the pretext loss with a warm-up, as BiSSL's
+  lower level) move the backbone in between, and one priming stage before the first measured one gives the recycle variants their first pairs.
 Accuracy: the cosine of each variant's solutions with the converged solve — MINRES to a relative residual of `--truth-tol` — for
 `--truth-rhs` of the right-hand sides (first, last, and evenly between), the minimum reported; and the minimum cosine with the reference's.
 The Ritz values of A from the largest Lanczos variant show how close the operator is to indefinite.
@@ -131,13 +131,16 @@ def _reset_peak_rss():
         return True
     except OSError: return False
 
-def lower_steps(a, lower, dls):
-    "`a.lower_steps` steps of Adam on the pretext loss: the backbone moves as in BiSSL's lower stage between two upper stages"
+def lower_steps(a, lower, dls, state={}):
+    "`a.lower_steps` Adam steps on the pretext loss (one optimizer, lr warmed up from lr/100 over the first call), as between two stages"
     if not a.lower_steps: return
-    opt = torch.optim.Adam(lower.parameters(), lr=a.lower_lr)
+    if 'opt' not in state: state.update(opt=torch.optim.Adam(lower.parameters(), lr=a.lower_lr), n=0)
+    opt = state['opt']
     for _ in range(a.lower_steps):
+        for g in opt.param_groups: g['lr'] = a.lower_lr*min(1., 0.01 + 0.99*state['n']/a.lower_steps)
         loss = lower.pretext_loss(*dls.pretext_batch()); opt.zero_grad(); loss.backward(); opt.step()
         if hasattr(lower, 'after_update'): lower.after_update()
+        state['n'] += 1
 
 def cos(a, b):
     "Cosine similarity of two tuples of tensors"

@@ -93,6 +93,7 @@ def _bissl_opts(
     solver:Param('implicit-gradient solver: lanczos (HVPs once per stage), cg (HVPs every upper step), minres, neumann, layerwise', str,
                  choices=['lanczos', 'cg', 'minres', 'neumann', 'layerwise'])='lanczos',
     lanczos_steps:Param('solver lanczos: Lanczos steps (HVPs) per upper stage', int)=15,
+    recycle:Param('solver lanczos: Ritz pairs each stage passes on to precondition the next (0: none)', int)=0,
     cg_iters:Param('solvers cg, minres, neumann, layerwise: iterations (HVPs) per upper step', int)=5,
     lower_steps:Param('lower (pretext) steps per alternation', int)=20,
     upper_steps:Param('upper (downstream) steps per alternation', int)=8,
