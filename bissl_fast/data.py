@@ -432,7 +432,7 @@ def from_dblock(cls:BilevelDataLoaders, dblock, source, pretext_items=None, size
     return cls.from_dsets(pre, dsets.train, dsets.valid, size=size, item_tfms=dblock.item_tfms,
                           batch_tfms=dblock.batch_tfms, dl_kwargs=dblock.dls_kwargs, **kwargs)
 
-# %% ../nbs/00_data.ipynb #e9270f19
+# %% ../nbs/00_data.ipynb #f417d2ae
 _GEOMETRIC = (PILMask, TensorMask, TensorBBox, TensorPoint)
 
 def target_train_tfms(dsets, train_tfms=None):

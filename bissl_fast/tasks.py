@@ -15,7 +15,7 @@ from torchvision.ops import MultiScaleRoIAlign, box_iou
 from .distributed import ShardedLearner
 
 # %% auto #0
-__all__ = ['tasks', 'linear_head', 'fastai_head', 'regression_head', 'dls_img_size', 'unet_model', 'BodyFeatures',
+__all__ = ['task_defaults', 'linear_head', 'fastai_head', 'regression_head', 'dls_img_size', 'unet_model', 'BodyFeatures',
            'fastai_targets', 'Detector', 'faster_rcnn_model', 'TargetsAsInput', 'detection_loss', 'average_precision',
            'MeanAP50', 'target_task', 'task_setup', 'backbone_names', 'BackboneSplitter', 'task_learner']
 
@@ -172,7 +172,7 @@ def target_task(dls):
 # %% ../nbs/09_tasks.ipynb #d13b27e0
 def _seg_metric(dls): return Dice() if get_c(dls) == 2 else DiceMulti()
 
-tasks = dict(
+task_defaults = dict(
     classification=dict(upper=linear_head, metrics=lambda dls: accuracy),
     multi_label=dict(upper=linear_head, metrics=lambda dls: accuracy_multi),
     regression=dict(upper=regression_head, metrics=lambda dls: rmse),
@@ -189,7 +189,7 @@ def task_setup(dls, upper=None, loss_func=None, n_out=None, metrics=None, cbs=No
     except ValueError:
         if not given: raise
         task = None
-    d = tasks.get(task, {})
+    d = task_defaults.get(task, {})
     loss_func = ifnone(loss_func, d.get('loss_func'))
     if loss_func is None: loss_func = getattr(dls.train_ds, 'loss_func', None)
     if loss_func is None: raise ValueError(f'no loss for the {task} targets of `dls`: pass `loss_func`')
