@@ -11,6 +11,7 @@ from .data import *
 from .datasets import *
 from .pretext import *
 from .hypergrad import *
+from .tasks import *
 from .learner import *
 from .compare import *
 from .distributed import *

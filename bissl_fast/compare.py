@@ -9,11 +9,23 @@ from fastai.vision.all import *
 from .data import atomic_write, atomic_save, check_writable, check_count
 from .pretext import pretext_learner, tiny_cnn, create_encoder, knn_accuracy, _img_size
 from .learner import bissl_learner, classifier_learner, Checkpoint
+from .tasks import target_task, task_learner
 from .distributed import init_distributed, is_main, is_distributed, rank, barrier
 
 # %% auto #0
-__all__ = ['archs', 'save_json', 'load_json', 'cached', 'seeded', 'get_arch', 'csv_logger', 'pretrain', 'bilevel', 'ValidHistory',
-           'load_encoder', 'finetune', 'random_init', 'results_table', 'markdown_table', 'plot_history', 'compare']
+__all__ = ['archs', 'is_classification', 'task_knn', 'save_json', 'load_json', 'cached', 'seeded', 'get_arch', 'csv_logger',
+           'pretrain', 'bilevel', 'ValidHistory', 'load_encoder', 'finetune', 'random_init', 'results_table',
+           'markdown_table', 'plot_history', 'compare']
+
+# %% ../nbs/05_compare.ipynb #56b34263
+def is_classification(dls):
+    "Whether the downstream targets of `dls` are single class labels"
+    try: return target_task(dls) == 'classification'
+    except ValueError: return False
+
+def task_knn(backbone, dls):
+    "The k-NN accuracy of `backbone` for classification, NaN for other tasks"
+    return knn_accuracy(backbone, dls) if is_classification(dls) else float('nan')
 
 # %% ../nbs/05_compare.ipynb #e863ec8d
 def save_json(obj, file):
@@ -89,7 +101,7 @@ def pretrain(dls, arch, pretext='simclr', epochs=100, lr=3e-3, out='runs/run', s
     init_distributed()  # under torchrun / accelerate launch: join the other processes first
     if (res := cached(out/'pretext.json', cfg)) is not None: return res
     dls = seeded(dls, seed); out.mkdir(parents=True, exist_ok=True)
-    learn = pretext_learner(dls, arch, pretext, path=out, model_dir='.', **kwargs)
+    learn = pretext_learner(dls, arch, pretext, path=out, model_dir='.', **({} if is_classification(dls) else dict(metrics=[])), **kwargs)
     ck = Checkpoint('pretext_ckpt', every=ckpt_every, minutes=ckpt_minutes)
     start = ck.resume(learn)
     t0 = time.perf_counter()
@@ -98,7 +110,7 @@ def pretrain(dls, arch, pretext='simclr', epochs=100, lr=3e-3, out='runs/run', s
     secs = time.perf_counter() - t0
     atomic_save(learn.model.state_dict(), out/'pretext_model.pth')
     learn.save_backbone('pretext')
-    res = dict(cfg=cfg, time_s=secs, knn=knn_accuracy(learn.model.backbone, dls), pretext_loss=_last_row(learn).get('train_loss'))
+    res = dict(cfg=cfg, time_s=secs, knn=task_knn(learn.model.backbone, dls), pretext_loss=_last_row(learn).get('train_loss'))
     save_json(res, out/'pretext.json')
     ck.clear(learn)
     return res
@@ -126,7 +138,7 @@ def bilevel(dls, arch, pretrained, pretext='simclr', alternations=None, epochs=N
         learn.fit_bilevel(epochs, alternations=alternations, start_epoch=start, cbs=[csv_logger(learn, 'bissl_log.csv', start), ck]+L(cbs))
     secs = time.perf_counter() - t0
     atomic_save(learn.lower_backbone.state_dict(), out/'bissl.pth')
-    res = dict(cfg=cfg, time_s=secs, knn=knn_accuracy(learn.lower_backbone, dls), alternations_done=learn.bilevel.n_alt,
+    res = dict(cfg=cfg, time_s=secs, knn=task_knn(learn.lower_backbone, dls), alternations_done=learn.bilevel.n_alt,
                last_epoch=_last_row(learn))
     save_json(res, out/'bissl.json')
     ck.clear(learn)
@@ -181,7 +193,8 @@ def finetune(dls, backbone, epochs=30, lr=0.1, seed=0, arch=None, freeze_epochs=
     dls = seeded(dls, seed)
     enc = backbone if isinstance(backbone, nn.Module) else load_encoder(dls, arch, backbone, n_in, small_stem)
     hist = ValidHistory()
-    learn = classifier_learner(dls, enc, cbs=L(hist)+L(cbs), **({} if file is None else dict(path=file.parent, model_dir='.')), **kwargs)
+    make = classifier_learner if is_classification(dls) else task_learner  # any other task: its own model, loss and metric
+    learn = make(dls, enc, cbs=L(hist)+L(cbs), **({} if file is None else dict(path=file.parent, model_dir='.')), **kwargs)
     ck = Checkpoint(f'{file.stem}_ckpt', every=ckpt_every, minutes=ckpt_minutes) if file is not None else None
     t0 = time.perf_counter()
     with learn.distrib_ctx():
@@ -190,7 +203,8 @@ def finetune(dls, backbone, epochs=30, lr=0.1, seed=0, arch=None, freeze_epochs=
             start = ck.resume(learn) if ck is not None else 0
             learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=L(ck))
             if ck is not None: ck.clear(learn)
-    res = dict(cfg=cfg, acc=hist.hist[-1]['accuracy'], history=[h['accuracy'] for h in hist.hist], time_s=time.perf_counter()-t0)
+    m = learn.recorder.metric_names[3]  # the first metric: `accuracy` for classification
+    res = dict(cfg=cfg, acc=hist.hist[-1][m], history=[h[m] for h in hist.hist], time_s=time.perf_counter()-t0, metric=m)
     if file is not None: save_json(res, file); barrier()
     return res
 
@@ -201,7 +215,7 @@ def random_init(dls, arch, seed=0, out=None, tag=None, n_in=3, small_stem=None):
     file = Path(out)/'scratch.json' if out is not None else None
     if file is not None and (res := cached(file, cfg)) is not None: return res
     dls = seeded(dls, seed)
-    res = dict(cfg=cfg, time_s=0., knn=knn_accuracy(load_encoder(dls, arch, None, n_in, small_stem), dls))
+    res = dict(cfg=cfg, time_s=0., knn=task_knn(load_encoder(dls, arch, None, n_in, small_stem), dls))
     if file is not None: save_json(res, file); barrier()
     return res
 

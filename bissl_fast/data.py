@@ -12,7 +12,7 @@ from .distributed import shard_dl, unshard_dl, world_size, is_main
 __all__ = ['RandomResizedCropFlip', 'ColorJitter', 'RandomGrayscale', 'RandomGaussianBlur', 'pretext_augs', 'PretextViews',
            'ExpandChannels', 'ResizeBatch', 'to_uint8_images', 'image_stats', 'check_count', 'check_choice',
            'check_device', 'check_writable', 'iter_from', 'Endless', 'BilevelDataLoaders', 'ToTensorImage',
-           'BadImagesError', 'find_bad_images', 'atomic_write', 'atomic_save']
+           'BadImagesError', 'find_bad_images', 'target_train_tfms', 'atomic_write', 'atomic_save']
 
 # %% ../nbs/00_data.ipynb #506085b8
 def _rand(n, lo, hi, device): return torch.empty(n, device=device).uniform_(lo, hi)
@@ -285,8 +285,8 @@ class BilevelDataLoaders(DataLoaders):
 @patch(cls_method=True)
 def from_dsets(cls:BilevelDataLoaders, pretext_ds, train_ds, valid_ds, size=None, bs=64, pretext_bs=None,
                item_tfms=None, batch_tfms=None, train_tfms=None, views=None, stats=imagenet_stats,
-               num_workers=0, path='.', device=None):
-    "Build from unlabeled `pretext_ds` and labeled `train_ds`/`valid_ds` fastai datasets"
+               num_workers=0, path='.', device=None, dl_kwargs=None):
+    "Build from unlabeled `pretext_ds` and labeled `train_ds`/`valid_ds` fastai datasets; `dl_kwargs` go to the labeled loaders"
     bs,pretext_bs = check_count(bs, 'bs'),check_count(ifnone(pretext_bs, bs), 'pretext_bs')
     if size is not None: size = tuple(check_count(s, 'size') for s in tuplify(size)) if is_listy(size) else check_count(size, 'size')
     check_count(num_workers, 'num_workers', min=0)
@@ -299,10 +299,11 @@ def from_dsets(cls:BilevelDataLoaders, pretext_ds, train_ds, valid_ds, size=None
     views = PretextViews(ifnone(views, pretext_augs(size)))
     train_tfms = L(ifnone(train_tfms, [RandomResizedCropFlip(size, min_scale=0.35, flip_p=0.)]))
     device = check_device(device)
-    def dl(ds, bs, shuffle, tfms):
+    def dl(ds, bs, shuffle, tfms, **kw):
         return TfmdDL(ds, bs=bs, shuffle=shuffle, drop_last=shuffle, after_item=item_tfms, after_batch=base+tfms+[norm],
-                      num_workers=num_workers, device=device)
-    return cls(dl(train_ds, bs, True, train_tfms), dl(valid_ds, bs*2, False, []),
+                      num_workers=num_workers, device=device, **kw)
+    kw = ifnone(dl_kwargs, {})  # e.g. `before_batch=bb_pad` for boxes
+    return cls(dl(train_ds, bs, True, train_tfms, **kw), dl(valid_ds, bs*2, False, [], **kw),
                dl(_unlabeled(pretext_ds), pretext_bs, True, [views]),
                dl(_unlabeled(valid_ds), min(pretext_bs, len(valid_ds)), False, [views]), path=path, device=device)
 
@@ -427,8 +428,23 @@ def from_dblock(cls:BilevelDataLoaders, dblock, source, pretext_items=None, size
             pretext_items = _check_images(pretext_items, None, skip_bad, 'pretext_items')
     dsets = dblock.datasets(source)
     pre = Datasets(pretext_items, tfms=[dsets.tls[0].tfms.fs]) if pretext_items is not None else dsets.train
+    kwargs['train_tfms'] = target_train_tfms(dsets, kwargs.get('train_tfms'))
     return cls.from_dsets(pre, dsets.train, dsets.valid, size=size, item_tfms=dblock.item_tfms,
-                          batch_tfms=dblock.batch_tfms, **kwargs)
+                          batch_tfms=dblock.batch_tfms, dl_kwargs=dblock.dls_kwargs, **kwargs)
+
+# %% ../nbs/00_data.ipynb #f417d2ae
+_GEOMETRIC = (PILMask, TensorMask, TensorBBox, TensorPoint)
+
+def target_train_tfms(dsets, train_tfms=None):
+    "The downstream train transforms for the targets of `dsets`: `train_tfms` checked, or the default for its targets"
+    ts = [type(o) for o in dsets.train[0][getattr(dsets, 'n_inp', 1):]]
+    geo = [t.__name__ for t in ts if issubclass(t, _GEOMETRIC)]
+    if not geo: return train_tfms
+    if train_tfms is None: return []
+    img_only = [type(t).__name__ for t in L(train_tfms) if isinstance(t, (RandomResizedCropFlip, ResizeBatch))]
+    if img_only: raise ValueError(f'{", ".join(img_only)} moves the images but not their {", ".join(geo)} targets; pass fastai\'s '
+                                  '`aug_transforms()` (they move both) as `train_tfms`, or leave `train_tfms` out')
+    return train_tfms
 
 # %% ../nbs/00_data.ipynb #20e3168c
 def atomic_write(file, write):

@@ -4,13 +4,15 @@
 
 # %% ../nbs/04_learner.ipynb #61279575
 from __future__ import annotations
-import math, random, time, warnings, signal, sys, threading
+import math, random, time, warnings, signal, sys, threading, itertools
 from copy import deepcopy
 from fastai.vision.all import *
 from fastai.callback.fp16 import MixedPrecision
 from .data import BilevelDataLoaders, atomic_save, check_count, check_choice, iter_from
 from .pretext import PretextModel, create_encoder, pretext_models, load_backbone_state, imagenet_state, _img_size, _unwrap
 from .hypergrad import ImplicitSolver, preserved_buffers, check_solver
+from .tasks import task_setup, task_learner, backbone_names
+from torch.func import functional_call
 from .distributed import ShardedLearner, shard_dl, unshard_dl, average, average_grads, gather_object, mine, is_main, is_distributed, barrier
 
 # %% auto #0
@@ -19,17 +21,37 @@ __all__ = ['BilevelModel', 'bilevel_splitter', 'BilevelCallback', 'BilevelStat',
 
 # %% ../nbs/04_learner.ipynb #03b6e77c
 class BilevelModel(Module):
-    "The upper classifier `head(backbone(x))`, carrying the `lower` pretext model (lower backbone + pretext heads)"
+    "The `upper` downstream model, built on `backbone`, carrying the `lower` pretext model (lower backbone + pretext heads)"
     ddp_skip = ('lower',)  # under DDP the lower model's gradients are averaged by the bilevel callback, not by DDP
-    def __init__(self, backbone, head, lower):
-        self.backbone,self.head,self.lower = backbone,head,lower
+    def __init__(self, upper, lower, backbone):
         pu,pl = [p.shape for p in backbone.parameters()],[p.shape for p in lower.backbone.parameters()]
         if pu != pl: raise ValueError('the upper and lower backbones must have the same architecture')
-    def forward(self, x): return self.head(self.backbone(x))
+        self.upper,self.lower,self._backbone = upper,lower,[backbone]  # (a list: the backbone's tensors are registered in `upper`)
+        self.bb_names = backbone_names(upper, backbone)
+    def forward(self, *x): return self.upper(*x)
+
+    @property
+    def backbone(self): return self._backbone[0]
+    @property
+    def head(self):
+        "φ_D as one module, where the upper model is `nn.Sequential(backbone, head)`"
+        u = self.upper
+        if isinstance(u, nn.Sequential) and len(u) == 2 and u[0] is self.backbone: return u[1]
+        raise TypeError(f'this upper model ({type(u).__name__}) has no single head module; its φ_D are `learn.head_params`')
+    def head_params(self):
+        "φ_D: the upper model's parameters outside the backbone"
+        return [p for n,p in self.upper.named_parameters() if n not in self.bb_names]
+    def lower_tensors(self):
+        "The lower backbone's parameters and buffers, under their names in the upper model"
+        src = dict(itertools.chain(self.lower.backbone.named_parameters(), self.lower.backbone.named_buffers()))
+        return {u:src[b] for u,b in self.bb_names.items()}
+    def forward_lower(self, *x):
+        "The upper model with the lower backbone in place of its own: L_D(θ_P, φ_D)'s prediction"
+        return functional_call(self.upper, self.lower_tensors(), x)
 
 def bilevel_splitter(m):
-    "Upper parameter groups: backbone, head (the lower model has its own optimizer)"
-    return L(m.backbone, m.head).map(params)
+    "Upper parameter groups: backbone, the rest (head, decoder...; the lower model has its own optimizer)"
+    return L(list(m.backbone.parameters()), m.head_params())
 
 # %% ../nbs/04_learner.ipynb #1c414134
 _STATS = ('lower_loss', 'reg', 'upper_imp', 'upper_cls', 'cg_res', 'cg_neg', 'alt_s')
@@ -91,8 +113,8 @@ class BilevelCallback(Callback):
         self.t_stage = time.perf_counter()
 
     def after_pred(self):
-        with preserved_buffers(self.lower.backbone):
-            self.pred_lower = _unwrap(self.learn.model).head(self.lower.backbone(*self.xb))
+        m = _unwrap(self.learn.model)
+        with preserved_buffers(self.lower.backbone, m.upper): self.pred_lower = m.forward_lower(*self.xb)
 
     def after_loss(self):
         loss_imp = self.loss_func(to_float(self.pred_lower), *self.yb)
@@ -218,8 +240,7 @@ class LowerAccuracy(AvgMetric):
     "Accuracy of the head on the lower backbone's features (the backbone fine-tuning starts from)"
     def __init__(self): super().__init__(accuracy)
     def accumulate(self, learn):
-        m = _unwrap(learn.model)
-        with torch.no_grad(): pred = m.head(m.lower.backbone(*learn.xb))
+        with torch.no_grad(): pred = _unwrap(learn.model).forward_lower(*learn.xb)
         bs = find_bs(learn.yb)
         self.total += learn.to_detach(accuracy(pred, *learn.yb))*bs
         self.count += bs
@@ -253,7 +274,9 @@ class BilevelLearner(ShardedLearner):
 
     lower_backbone = property(lambda self: _unwrap(self.model).lower.backbone, doc='θ_P: the lower (pretext) backbone')
     upper_backbone = property(lambda self: _unwrap(self.model).backbone, doc='θ_D: the upper (downstream) backbone')
-    head = property(lambda self: _unwrap(self.model).head, doc='φ_D: the downstream head')
+    head = property(lambda self: _unwrap(self.model).head, doc='φ_D: the downstream head (where the upper model is `backbone` + `head`)')
+    head_params = property(lambda self: _unwrap(self.model).head_params(), doc='φ_D: the upper model\'s parameters outside the backbone')
+    upper_model = property(lambda self: _unwrap(self.model).upper, doc='The downstream model on θ_D')
     lower_model = property(lambda self: _unwrap(self.model).lower, doc='The lower pretext model: θ_P and the pretext heads φ_P')
     lower_params = property(lambda self: [p for p in self.lower_model.parameters() if p.requires_grad])
 
@@ -495,24 +518,26 @@ def _lower_model(arch, pretext, pretrained, n_in, small_stem, cut, pretext_kwarg
 @delegates(BilevelLearner.__init__)
 def bissl_learner(dls, arch=None, pretext='simclr', pretrained=None, lam=1e-3, damping=10., lower_steps=20, upper_steps=8,
                   gamma=1., solver='lanczos', lanczos_steps=15, cg_iters=5, cg_tol=None, on_negative='continue', eig_floor=1e-2, recycle=0,
-                  head_warmup=None, metrics=accuracy, cbs=None, n_out=None, n_in=3, small_stem=None, cut=None, clip=10.,
-                  pretext_kwargs=None, loss_func=None, opt_func=partial(SGD, mom=0.9), lr=0.03, wd=5e-4, **kwargs):
+                  head_warmup=None, metrics=None, cbs=None, n_out=None, n_in=3, small_stem=None, cut=None, clip=10.,
+                  pretext_kwargs=None, loss_func=None, upper=None, opt_func=partial(SGD, mom=0.9), lr=0.03, wd=5e-4, **kwargs):
     "A `BilevelLearner` for BiSSL on `dls` with backbone `arch`, starting from `pretrained` (state, file or stage-1 learner)"
     if not hasattr(dls, 'pretext_batch'):
         raise TypeError(f'dls has no pretext loader: BiSSL needs a `BilevelDataLoaders`, got {type(dls).__name__}; '
                         'build one with `BilevelDataLoaders.from_dsets`/`from_folders`/`from_tensors` or `digits_dls`')
     if small_stem is None: small_stem = _img_size(dls) <= 64
+    task = task_setup(dls, upper, loss_func, n_out, metrics)
     lower = _lower_model(arch, pretext, pretrained, n_in, small_stem, cut, ifnone(pretext_kwargs, {}))
-    n_out = ifnone(n_out, get_c(dls))
-    if n_out is None: raise ValueError('`n_out` not given and not inferable from `dls.c`')
-    model = BilevelModel(deepcopy(lower.backbone), nn.Linear(lower.backbone.nf, n_out), lower)
+    backbone = deepcopy(lower.backbone)
+    model = BilevelModel(task.upper(backbone, task.n_out, dls), lower, backbone)
     cb = BilevelCallback(lam=lam, damping=damping, gamma=gamma, lower_steps=lower_steps, upper_steps=upper_steps,
                          solver=solver, lanczos_steps=lanczos_steps, cg_iters=cg_iters, cg_tol=cg_tol, on_negative=on_negative,
                          eig_floor=eig_floor, recycle=recycle, clip=clip)
-    metrics = L(metrics) + [LowerAccuracy()] + [BilevelStat(n) for n in _STATS]
-    return BilevelLearner(dls, model, loss_func=ifnone(loss_func, CrossEntropyLossFlat()), opt_func=opt_func, lr=lr,
-                          wd=wd, splitter=bilevel_splitter, metrics=metrics, cbs=L(cb, GradientClip(clip))+L(cbs),
-                          head_warmup=ifnone(head_warmup, 0 if pretrained is None else 1), **kwargs)
+    metrics = L(task.metrics) + ([LowerAccuracy()] if task.task == 'classification' else []) + [BilevelStat(n) for n in _STATS]
+    learn = BilevelLearner(dls, model, loss_func=task.loss_func, opt_func=opt_func, lr=lr, wd=wd, splitter=bilevel_splitter,
+                           metrics=metrics, cbs=L(cb, GradientClip(clip))+task.cbs+L(cbs),
+                           head_warmup=ifnone(head_warmup, 0 if pretrained is None else 1), **kwargs)
+    learn.task = task  # the task's builder, loss and metrics, for `downstream_learner`
+    return learn
 
 # %% ../nbs/04_learner.ipynb #88922b2b
 def classifier_splitter(m): return L(m[0], m[1]).map(params)
@@ -527,10 +552,15 @@ def classifier_learner(dls, backbone, n_out=None, metrics=accuracy, opt_func=par
                           splitter=classifier_splitter, metrics=metrics, **kwargs)
 
 @patch
-@delegates(classifier_learner)
+@delegates(task_learner)
 def downstream_learner(self:BilevelLearner, head='new', **kwargs):
-    "A fastai Learner on the lower backbone for fine-tuning; `head='upper'` starts from φ_D instead of a new head"
-    learn = classifier_learner(self.dls, self.lower_backbone, **kwargs)
-    if head == 'upper': learn.model[1].load_state_dict(self.head.state_dict())
-    elif head != 'new': raise ValueError(f"head must be 'new' or 'upper', got {head!r}")
+    "An ordinary fastai Learner for this task on the lower backbone; `head='upper'` starts from φ_D instead of a new head"
+    if head not in ('new', 'upper'): raise ValueError(f"head must be 'new' or 'upper', got {head!r}")
+    t = getattr(self, 'task', None) or task_setup(self.dls)
+    kwargs = {**dict(upper=t.upper, loss_func=t.loss_func, n_out=t.n_out, metrics=t.metrics), **kwargs}
+    learn = task_learner(self.dls, self.lower_backbone, **kwargs)
+    if head == 'upper':
+        m = _unwrap(self.model)
+        sd,low = m.upper.state_dict(),self.lower_backbone.state_dict()
+        learn.model.load_state_dict({**sd, **{u:low[b] for u,b in m.bb_names.items()}})
     return learn
