@@ -2,6 +2,7 @@
 
   python bench/augment.py speed   # images/s of one pretext batch's two views, old vs new, on the device (CPU by default)
   python bench/augment.py knn     # k-NN accuracy after a short stage 1 on digits (16 px, tiny_cnn), old vs new views
+  python bench/augment.py knn --only simclr --ablate --seeds 0 1 2 3 4 5   # which op moves it
 
 `knn`: the same seed, data and model for every row; only the views differ. SimCLR with the old and the new symmetric
 views; BYOL with the old views, the new symmetric ones, and the new asymmetric BYOL recipe (`views='byol'`: at 16 px
@@ -94,6 +95,10 @@ def knn(a):
     rows = [('simclr', 'old (hand-written)', old_augs(16, flip=False)), ('simclr', 'new (kornia)', 'simclr'),
             ('byol', 'old (hand-written)', old_augs(16, flip=False)), ('byol', 'new (kornia), symmetric', 'simclr'),
             ('byol', "new (kornia), BYOL recipe (views='byol')", 'byol')]
+    if a.ablate:  # which op moves the figure: swap one side at a time (SimCLR)
+        from bissl_fast.data import RandomResizedCropFlip, ColorJitter, RandomGrayscale
+        rows += [('simclr', 'kornia crop + old jitter, grayscale', [RandomResizedCropFlip(16, flip_p=0.), OldJitter(), OldGray()]),
+                 ('simclr', 'old crop + kornia jitter, grayscale', [OldCropFlip(16, flip_p=0.), ColorJitter(), RandomGrayscale()])]
     for pretext,label,views in rows:
         if a.only and pretext not in a.only: continue
         accs = []
@@ -116,6 +121,7 @@ if __name__ == '__main__':
     p.add_argument('--epochs', type=int, default=10, help='knn: stage-1 epochs')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     p.add_argument('--only', nargs='*', default=None, help='knn: only these pretexts (simclr, byol)')
+    p.add_argument('--ablate', action='store_true', help='knn: also SimCLR with the kornia crop and the old jitter, and the reverse')
     a = p.parse_args()
     warnings.filterwarnings('ignore')
     dict(speed=speed, knn=knn)[a.study](a)
