@@ -22,7 +22,8 @@
 #
 # Time budget per part, in seconds (each part runs under its own `timeout`, cut further to what is left of TOTAL_S; a part
 # that fails or times out is recorded and the next one runs):
-TOTAL_S=560          # the whole script: under 9.5 minutes
+TOTAL_S=${TOTAL_S:-560}   # the whole script: under 9.5 minutes (less when the device time left is less)
+SKIP=${SKIP:-}       # parts to leave out, e.g. SKIP='hypergrad-r50 pretext' (recorded as skipped)
 B_ENV=20             # env.txt
 B_TESTS=100          # GPU tests: 6 short fits, overflow checks, resume, bf16 HVPs, views, one ResNet-50 alternation (45 s on an H100)
 B_HG50=110           # hypergrad, ResNet-50 96 px 2x256 (3 stage-1 epochs): one upper stage every way, reference included
@@ -87,6 +88,9 @@ left() { echo $(( DEADLINE - RESERVE_S - $(date +%s) )); }
 
 part() {  # part NAME BUDGET OUTFILE CMD...: run CMD under `timeout`, its stdout into OUTFILE; record status and seconds
   local name=$1 budget=$2 planned=$2 out=$3; shift 3
+  if [[ " $SKIP " == *" $name "* ]]; then
+    log "$name: skipped (SKIP)"; STATUS+=("| $name | skipped: SKIP | 0 | $planned |"); echo "(not run: SKIP)" > "$out"; return
+  fi
   local l; l=$(left); (( budget > l )) && budget=$l
   if (( budget < 5 )); then
     log "$name: skipped, no time left"; STATUS+=("| $name | skipped: no time left | 0 | $planned |")

@@ -9,14 +9,25 @@ from fastai.vision.all import *
 from .distributed import shard_dl, unshard_dl, world_size, is_main
 
 # %% auto #0
-__all__ = ['RandomResizedCropFlip', 'ColorJitter', 'RandomGrayscale', 'RandomGaussianBlur', 'pretext_augs', 'PretextViews',
-           'ExpandChannels', 'ResizeBatch', 'to_uint8_images', 'image_stats', 'check_count', 'check_choice',
-           'check_device', 'check_writable', 'iter_from', 'Endless', 'BilevelDataLoaders', 'ToTensorImage',
-           'BadImagesError', 'find_bad_images', 'target_train_tfms', 'atomic_write', 'atomic_save']
+__all__ = ['view_recipes', 'RandomResizedCropFlip', 'ColorJitter', 'RandomGrayscale', 'RandomGaussianBlur', 'RandomSolarize',
+           'pretext_augs', 'byol_augs', 'PretextViews', 'make_views', 'ExpandChannels', 'ResizeBatch',
+           'to_uint8_images', 'image_stats', 'check_count', 'check_choice', 'check_device', 'check_writable',
+           'iter_from', 'Endless', 'BilevelDataLoaders', 'ToTensorImage', 'BadImagesError', 'find_bad_images',
+           'target_train_tfms', 'atomic_write', 'atomic_save']
 
 # %% ../nbs/00_data.ipynb #506085b8
-def _rand(n, lo, hi, device): return torch.empty(n, device=device).uniform_(lo, hi)
-def _coin(n, p, device): return torch.rand(n, device=device) < p
+with warnings.catch_warnings():
+    warnings.simplefilter('ignore', FutureWarning)  # kornia's import calls `torch.jit.script`, which torch 2.14 deprecates
+    try: import kornia.augmentation as _K
+    except ImportError: _K = None
+
+def _kornia():
+    "`kornia.augmentation`, or an error that says how to install it"
+    if _K is None: raise ImportError("bissl_fast's view augmentations run on kornia, which is not installed here: "
+                                     "`pip install 'kornia>=0.9,<0.10'`")
+    return _K
+
+def _plain(x): return x.as_subclass(Tensor).float()  # kornia gets a plain tensor; fastai's subclass goes back on after
 
 # %% ../nbs/00_data.ipynb #1fe0cc76
 class RandomResizedCropFlip(DisplayedTransform):
@@ -25,88 +36,78 @@ class RandomResizedCropFlip(DisplayedTransform):
     def __init__(self, size, min_scale=0.5, ratio=(3/4, 4/3), flip_p=0.5):
         store_attr()
         self.size = (size,size) if isinstance(size, int) else tuple(size)
+        K = _kornia()
+        self.crop = K.RandomResizedCrop(self.size, scale=(min_scale, 1.), ratio=ratio, cropping_mode='resample', align_corners=False)
+        self.flip = K.RandomHorizontalFlip(p=flip_p)
 
     def encodes(self, x:TensorImage):
-        n,dev = x.shape[0],x.device
-        area = _rand(n, self.min_scale, 1., dev)
-        logr = _rand(n, math.log(self.ratio[0]), math.log(self.ratio[1]), dev)
-        w,h = (area*logr.exp()).sqrt().clamp(max=1), (area/logr.exp()).sqrt().clamp(max=1)
-        cx,cy = (1-w)*_rand(n, -1, 1, dev), (1-h)*_rand(n, -1, 1, dev)
-        flip = 1 - 2*_coin(n, self.flip_p, dev).float()
-        theta = torch.zeros(n, 2, 3, device=dev)
-        theta[:,0,0],theta[:,0,2],theta[:,1,1],theta[:,1,2] = w*flip,cx,h,cy
-        grid = F.affine_grid(theta, (n, x.shape[1], *self.size), align_corners=False)
-        return TensorImage(F.grid_sample(x.float(), grid, mode='bilinear', padding_mode='reflection', align_corners=False))
-
-# %% ../nbs/00_data.ipynb #e6eb18a0
-def _gray(x): return (0.299*x[:,0:1] + 0.587*x[:,1:2] + 0.114*x[:,2:3]) if x.shape[1]==3 else x.mean(1, keepdim=True)
-
-def _hue_shift(x, h):
-    "Rotate chroma by `h` turns (YIQ space), per item"
-    m = x.new_tensor([[0.299,0.587,0.114],[0.596,-0.274,-0.322],[0.211,-0.523,0.312]])
-    yiq = torch.einsum('ij,bjhw->bihw', m, x)
-    c,s = torch.cos(2*math.pi*h)[:,None,None],torch.sin(2*math.pi*h)[:,None,None]
-    i,q = yiq[:,1]*c - yiq[:,2]*s, yiq[:,1]*s + yiq[:,2]*c
-    return torch.einsum('ij,bjhw->bihw', torch.linalg.inv(m), torch.stack([yiq[:,0],i,q], 1))
+        x = self.crop(_plain(x))
+        return TensorImage(self.flip(x) if self.flip_p else x)
 
 # %% ../nbs/00_data.ipynb #3977a06f
 class ColorJitter(DisplayedTransform):
-    "Per-item brightness, contrast, saturation and hue jitter, applied with probability `p`"
+    "Per-item brightness, contrast, saturation and hue jitter (torchvision's formulas, in that order), applied with probability `p`"
     order,split_idx = 40,None
-    def __init__(self, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1, p=0.8): store_attr()
+    def __init__(self, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1, p=0.8):
+        store_attr(); K = _kornia()
+        self.rgb = K.ColorJitter(brightness, contrast, saturation, hue, p=p, order=(0, 1, 2, 3))
+        self.mono = K.ColorJitter(brightness, contrast, p=p, order=(0, 1))  # saturation and hue need colour
+    def encodes(self, x:TensorImage): return TensorImage((self.rgb if x.shape[1]==3 else self.mono)(_plain(x)))
 
-    def encodes(self, x:TensorImage):
-        n,dev = x.shape[0],x.device
-        on = _coin(n, self.p, dev)
-        def draw(s): return torch.where(on, _rand(n, 1-s, 1+s, dev), torch.ones(n, device=dev))[:,None,None,None]
-        x = x*draw(self.brightness)
-        m = _gray(x).mean((1,2,3), keepdim=True)
-        x = (x-m)*draw(self.contrast) + m
-        if x.shape[1]==3:
-            g = _gray(x)
-            x = (x-g)*draw(self.saturation) + g
-            if self.hue: x = _hue_shift(x, torch.where(on, _rand(n, -self.hue, self.hue, dev), torch.zeros(n, device=dev)))
-        return TensorImage(x.clamp(0,1))
-
-# %% ../nbs/00_data.ipynb #88293be3
 class RandomGrayscale(DisplayedTransform):
     "Per-item conversion to grayscale (kept 3-channel) with probability `p`"
     order,split_idx = 45,None
-    def __init__(self, p=0.2): store_attr()
-    def encodes(self, x:TensorImage):
-        on = _coin(x.shape[0], self.p, x.device)[:,None,None,None]
-        return TensorImage(torch.where(on, _gray(x).expand_as(x), x))
+    def __init__(self, p=0.2): store_attr(); self.gray = _kornia().RandomGrayscale(p=p)
+    def encodes(self, x:TensorImage): return TensorImage(self.gray(_plain(x)) if x.shape[1]==3 else x)
 
-# %% ../nbs/00_data.ipynb #d8f2f01e
+# %% ../nbs/00_data.ipynb #2c3e6afe
 class RandomGaussianBlur(DisplayedTransform):
     "Per-item Gaussian blur with sigma in `sigma`, applied with probability `p`; kernel ~10% of the image side"
     order,split_idx = 47,None
-    def __init__(self, p=0.5, sigma=(0.1, 2.0)): store_attr()
+    def __init__(self, p=0.5, sigma=(0.1, 2.0)): store_attr(); self.blurs = {}
     def encodes(self, x:TensorImage):
-        n,c,h,w = x.shape
-        k = max(3, int(0.1*min(h,w)) | 1)
-        sig = torch.where(_coin(n, self.p, x.device), _rand(n, *self.sigma, x.device), torch.full((n,), 1e-3, device=x.device))
-        r = torch.arange(k, device=x.device, dtype=x.dtype) - k//2
-        ker = torch.exp(-r[None]**2 / (2*sig[:,None]**2))
-        ker = (ker/ker.sum(1, keepdim=True)).repeat_interleave(c, 0)
-        y = x.reshape(1, n*c, h, w)
-        y = F.conv2d(F.pad(y, (k//2,k//2,0,0), mode='reflect'), ker[:,None,None,:], groups=n*c)
-        y = F.conv2d(F.pad(y, (0,0,k//2,k//2), mode='reflect'), ker[:,None,:,None], groups=n*c)
-        return TensorImage(y.reshape(n, c, h, w))
+        k = max(3, int(0.1*min(x.shape[-2:])) | 1)
+        if min(x.shape[-2:]) <= k//2: return x  # too small to pad by reflection: a 1-pixel image blurs to itself
+        if k not in self.blurs: self.blurs[k] = _kornia().RandomGaussianBlur(k, self.sigma, p=self.p, border_type='reflect')
+        return TensorImage(self.blurs[k](_plain(x)))
 
-# %% ../nbs/00_data.ipynb #2c3e6afe
-def pretext_augs(size, min_scale=0.5, flip=True, jitter=0.4, hue=0.1, jitter_p=0.8, gray_p=0.2, blur_p=0.):
-    "The SimCLR/BYOL view augmentations as a list of per-item batch transforms"
+class RandomSolarize(DisplayedTransform):
+    "Per-item solarization (every value at or above 0.5 becomes `1-x`) with probability `p`: BYOL's second view"
+    order,split_idx = 48,None
+    def __init__(self, p=0.2): store_attr(); self.solarize = _kornia().RandomSolarize(thresholds=0., additions=0., p=p)
+    def encodes(self, x:TensorImage): return TensorImage(self.solarize(_plain(x)))
+
+# %% ../nbs/00_data.ipynb #ce4cecf7
+def pretext_augs(size, min_scale=0.5, flip=True, jitter=0.4, hue=0.1, jitter_p=0.8, gray_p=0.2, blur_p=0., solarize_p=0.):
+    "The SimCLR view augmentations as a list of per-item batch transforms (the same for both views)"
     tfms = [RandomResizedCropFlip(size, min_scale=min_scale, flip_p=0.5 if flip else 0.),
             ColorJitter(jitter, jitter, jitter, hue, p=jitter_p), RandomGrayscale(gray_p)]
-    return tfms + ([RandomGaussianBlur(blur_p)] if blur_p else [])
+    return tfms + ([RandomGaussianBlur(blur_p)] if blur_p else []) + ([RandomSolarize(solarize_p)] if solarize_p else [])
 
-# %% ../nbs/00_data.ipynb #82136e44
+def byol_augs(size, blur=None, **kwargs):
+    "BYOL's asymmetric views: `(view-1 augs, view-2 augs)`; blur probabilities 1.0 and 0.1 (by default only from 64 px), solarization 0 and 0.2"
+    if blur is None: blur = min(tuplify(size)) >= 64
+    return (pretext_augs(size, blur_p=1. if blur else 0., **kwargs),
+            pretext_augs(size, blur_p=0.1 if blur else 0., solarize_p=0.2, **kwargs))
+
+view_recipes = dict(simclr=pretext_augs, byol=byol_augs)
+
+# %% ../nbs/00_data.ipynb #efd71fc9
 class PretextViews(ItemTransform):
-    "Make `(view1, view2)` from a batch `(x, ...)` by applying `augs` twice, independently"
+    "Make `(view1, view2)` from a batch `(x, ...)` by applying `augs` (and `augs2`, default `augs`) to it, independently"
     order = 50
-    def __init__(self, augs): self.augs = Pipeline(augs)
-    def encodes(self, b): return (self.augs(b[0]), self.augs(b[0]))
+    def __init__(self, augs, augs2=None): self.augs,self.augs2 = Pipeline(augs),Pipeline(ifnone(augs2, augs))
+    def encodes(self, b): return (self.augs(b[0]), self.augs2(b[0]))
+
+def make_views(views, size, **kwargs):
+    "`views` as `PretextViews`: a recipe name from `view_recipes` (built for `size` with `kwargs`), a list of augmentations, or a pair of lists"
+    if isinstance(views, PretextViews): return views
+    if views is None or isinstance(views, str):
+        if ifnone(views, 'simclr') not in view_recipes:
+            raise ValueError(f'unknown views recipe {views!r}: choose one of {", ".join(map(repr, view_recipes))}, or pass augmentations')
+        views = view_recipes[ifnone(views, 'simclr')](size, **kwargs)
+    two = isinstance(views, tuple) and len(views) == 2 and all(is_listy(v) for v in views)
+    return PretextViews(*views) if two else PretextViews(views)
 
 # %% ../nbs/00_data.ipynb #bb0d24ec
 class ExpandChannels(DisplayedTransform):
@@ -296,7 +297,7 @@ def from_dsets(cls:BilevelDataLoaders, pretext_ds, train_ds, valid_ds, size=None
     size = ifnone(size, _item_size(train_ds, item_tfms))
     base = L(batch_tfms) if batch_tfms is not None else L(IntToFloatTensor(), ExpandChannels(3), ResizeBatch(size))
     norm = Normalize.from_stats(*stats, cuda=False)
-    views = PretextViews(ifnone(views, pretext_augs(size)))
+    views = make_views(views, size)
     train_tfms = L(ifnone(train_tfms, [RandomResizedCropFlip(size, min_scale=0.35, flip_p=0.)]))
     device = check_device(device)
     def dl(ds, bs, shuffle, tfms, **kw):

@@ -41,7 +41,7 @@ def digits_dls(bs=64, pretext_bs=None, size=32, n_labeled_per_class=None, seed=0
     is_valid[balanced_subset(y, int(torch.bincount(y).min()*valid_frac), seed=12345)] = True  # fixed, whatever `seed`
     tr = (~is_valid).nonzero().flatten()
     tr = tr[balanced_subset(y[tr], n_labeled_per_class, seed=seed)]
-    kwargs.setdefault('views', pretext_augs(size, flip=False))  # a mirrored digit is another glyph
+    kwargs['views'] = make_views(kwargs.get('views'), size, flip=False)  # a mirrored digit is another glyph
     return BilevelDataLoaders.from_tensors(x, x[tr], y[tr], x[is_valid], y[is_valid], vocab=[str(i) for i in range(10)],
                                            size=size, bs=bs, pretext_bs=pretext_bs, device=device, **kwargs)
 

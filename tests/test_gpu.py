@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest, torch
 from fastai.vision.all import set_seed, resnet18, resnet50, Callback, SaveModelCallback, SchedNo
 from fastai.callback.channelslast import ChannelsLast
-from bissl_fast.all import BilevelDataLoaders, bissl_learner, digits_dls, tiny_cnn, pretext_learner, create_encoder
+from fastai.vision.all import TensorImage
+from bissl_fast.all import BilevelDataLoaders, bissl_learner, digits_dls, tiny_cnn, pretext_learner, create_encoder, make_views
 from bissl_fast.learner import _STATS
 
 DEVICE = os.environ.get('BISSL_TEST_DEVICE') or ('cuda' if torch.cuda.is_available() else None)
@@ -212,6 +213,13 @@ def test_views_on_device():
         d = (stats[DEVICE]-stats['cpu']).abs().max().item()
         record(f'views on {DEVICE} vs CPU: largest difference of channel mean/std {d:.3f}')
         assert d < 0.15, f'GPU views differ in distribution from CPU views: {stats}'  # ~6 sigma of the sampling noise
+    # kornia draws the parameters from the CPU generator whatever the device: the same seed, the same views on the GPU
+    views,xf = make_views('byol', 32, blur=True),TensorImage(x[:64].float()/255)
+    set_seed(1); cpu = views((xf,))
+    set_seed(1); dev = views((xf.to(DEVICE),))
+    d = max((a-b.cpu()).abs().max().item() for a,b in zip(cpu, dev))
+    record(f'BYOL views (crop, jitter, grayscale, blur, solarize) on {DEVICE} vs CPU, same seed: largest pixel difference {d:.2e}')
+    assert all(b.device.type == torch.device(DEVICE).type for b in dev) and d < 1e-3, f'same seed, different views: {d}'
 
 MEMORY_BUDGET_GIB = 72
 @needs_cuda
