@@ -29,7 +29,7 @@ B_TESTS=100          # GPU tests: 6 short fits, overflow checks, resume, bf16 HV
 B_HG50=110           # hypergrad, ResNet-50 96 px 2x256 (3 stage-1 epochs): one upper stage every way, reference included
 B_HG18=85            # hypergrad, each of SimCLR and BYOL: ResNet-18 32 px 2x32 after 8 stage-1 epochs, 3 successive stages
                      #   (20 lower steps apart), every solver against a converged MINRES solve (the accuracy table of the solvers)
-B_ALTERNATION=60     # 1 warm-up + 1 timed alternation (20 lower + 8 upper steps), ResNet-18 then ResNet-50, the default solver
+B_ALTERNATION=60     # 1 warm-up + 1 timed alternation (20 lower + 8 upper steps), ResNet-18 then ResNet-50, Lanczos-8 recycling 15 pairs
 B_PRETEXT=30         # 8 configurations (SimCLR/BYOL x ResNet-18/50 x fp32/bf16), 5 warm-up + 20 timed steps each
 B_STUDY=240          # what is left, at most this: a short study from 100 s, a longer one from 220 s; skipped under 100 s
                      # (estimated on an H100: ~6 s per ResNet-18 alternation at 32 px, ~12 s per pretext epoch)
@@ -79,7 +79,7 @@ else
         --variants reference,first-order,cg,lanczos-10,lanczos-15,recycle-10)
   HG18=(--device cuda --arch resnet18 --size 32 --bs 32 --pretrain 8 --batches 3 --truth-rhs 3 --truth-iters 200
         --variants reference,first-order,cg,lanczos-6,lanczos-8,lanczos-10,lanczos-15,recycle-6,recycle-8,recycle-10)
-  ALTERNATION=(--device cuda --archs resnet18 resnet50 --alternations 1 --solvers lanczos)
+  ALTERNATION=(--device cuda --archs resnet18 resnet50 --alternations 1 --solvers lanczos --lanczos-steps 8 --recycle 15)
   PRETEXT=(--device cuda --archs resnet18,resnet50 --pretexts simclr,byol --precisions fp32,bf16)
 fi
 
