@@ -261,9 +261,9 @@ def _score(r):
     loss = r.get('loss', math.inf)
     return (r['acc'], -(loss if loss is not None and math.isfinite(loss) else math.inf))
 
-def tune_finetune(split_fn, backbone, settings, arch=None, seed=0, out=None, name=None, **kwargs):
-    "Fine-tune `backbone` on the tuning loaders `split_fn()` with each of `settings`; the best by held-out accuracy"
-    runs = [finetune(split_fn, backbone, seed=seed, arch=arch, out=out, name=None if name is None else f'{name}_{i}', **{**kwargs, **st})
+def tune_finetune(split_dls, backbone, settings, arch=None, seed=0, out=None, name=None, **kwargs):
+    "Fine-tune `backbone` on the tuning loaders `split_dls` (or `split_dls()`) with each of `settings`; the best by held-out accuracy"
+    runs = [finetune(split_dls, backbone, seed=seed, arch=arch, out=out, name=None if name is None else f'{name}_{i}', **{**kwargs, **st})
             for i,st in enumerate(settings)]
     best = max(range(len(runs)), key=lambda i: _score(runs[i]))
     return dict(chosen=settings[best], best=best, settings=list(settings), accs=[r['acc'] for r in runs],
@@ -385,12 +385,12 @@ def _probe_settings(settings):
         if p not in res: res.append(p)
     return res
 
-def _tune_all(split_fn, backbones, settings, out, probe_epochs, **kwargs):
-    "Phase 2: each pipeline's fine-tuning (and probe) settings, chosen on the tuning loaders `split_fn()` alone"
+def _tune_all(split_dls, backbones, settings, out, probe_epochs, **kwargs):
+    "Phase 2: each pipeline's fine-tuning (and probe) settings, chosen on the tuning loaders `split_dls` (or `split_dls()`) alone"
     res = {}
     for pipe,src in backbones.items():
-        ft = tune_finetune(split_fn, src, settings, out=out, name=f'tune/{pipe}', **kwargs)
-        pr = tune_finetune(split_fn, src, _probe_settings(settings), out=out, name=f'tune/{pipe}_probe',
+        ft = tune_finetune(split_dls, src, settings, out=out, name=f'tune/{pipe}', **kwargs)
+        pr = tune_finetune(split_dls, src, _probe_settings(settings), out=out, name=f'tune/{pipe}_probe',
                            **{**kwargs, 'epochs': probe_epochs, 'method': 'probe', 'freeze_epochs': 0}) if probe_epochs else None
         res[pipe] = dict(finetune=ft, probe=pr)
         save_json(res[pipe], out/'tune'/f'{pipe}.json')
@@ -418,21 +418,22 @@ def compare(dls_fn, arch, pretext='simclr', out='runs/compare', seeds=(0,1,2,3,4
     bis = bilevel(dls_fn, arch, out/'pretext_model.pth', pretext, alternations=alternations, lr=bissl_lr, lower_lr=lower_lr,
                   head_warmup=head_warmup, out=out, tag=dict(data=data, src=pre['cfg']), pretext_kwargs=pkw, **ckw, **ifnone(bissl_kwargs, {}))
     bbs['bissl'],tags['bissl'] = out/'bissl.pth',bis['cfg']
+    dls = dls_fn()  # phases 2 and 3 share these loaders, reseeded for every run (`seeded`): 60k images are not rebuilt 100 times
     # phase 2: the settings, from the labeled training images alone
     given = dict(lr=ft_lr, freeze_epochs=freeze_epochs)
     fkw = dict(arch=arch, epochs=ft_epochs, method=ft_method, lr_mult=lr_mult, **ckw)
     if tune:
         cands = [dict(s) for s in tune] if is_listy(tune) else draw_settings(tune, given, tune_seed)
-        tfn = partial(tuning_dls, dls_fn, tune_pct, tune_seed)
-        tuned = _tune_all(tfn, bbs, cands, out, probe_epochs, seed=tune_seed, tag=dict(data=data, pct=tune_pct), **fkw)
+        tdl = labeled_split(dls, tune_pct, tune_seed)  # the tuning loaders: labeled training images only
+        tuned = _tune_all(tdl, bbs, cands, out, probe_epochs, seed=tune_seed, tag=dict(data=data, pct=tune_pct), **fkw)
         chosen = {p:(t['finetune']['chosen'], t['probe']['chosen'] if t['probe'] else None) for p,t in tuned.items()}
     else: chosen = {p:(given, dict(lr=ft_lr)) for p in bbs}
     # phase 3: fine-tune on all labeled training images, evaluate on the test split
     if extra_control:
-        n_extra = math.ceil(alternations*_upper_steps(bissl_kwargs)/len(seeded(dls_fn, 0).train))
+        n_extra = math.ceil(alternations*_upper_steps(bissl_kwargs)/len(dls.train))
         bbs = {**{k:v for k,v in bbs.items() if k != 'bissl'}, 'extra': bbs['baseline'], 'bissl': bbs['bissl']}
         tags['extra'],chosen['extra'] = tags['baseline'],(chosen['baseline'][0], None)
-    ft = partial(finetune, dls_fn, out=out, **fkw)
+    ft = partial(finetune, dls, out=out, **fkw)
     for pipe,src in bbs.items():
         st,pst = chosen[pipe]
         tag = dict(data=data, src=tags[pipe])
