@@ -13,9 +13,9 @@ from .distributed import init_distributed, is_main, is_distributed, rank, barrie
 
 # %% auto #0
 __all__ = ['archs', 'save_json', 'load_json', 'cached', 'seeded', 'get_arch', 'csv_logger', 'pretrain', 'bilevel', 'ValidHistory',
-           'load_encoder', 'FrozenBackbone', 'finetune', 'random_init', 'stratified_split', 'labeled_split',
-           'tuning_dls', 'draw_settings', 'tune_finetune', 't_interval', 'results_table', 'markdown_table',
-           'plot_history', 'compare']
+           'load_encoder', 'FrozenBackbone', 'ValidLast', 'finetune', 'random_init', 'stratified_split',
+           'labeled_split', 'tuning_dls', 'draw_settings', 'tune_finetune', 't_interval', 'results_table',
+           'markdown_table', 'plot_history', 'compare']
 
 # %% ../nbs/05_compare.ipynb #e863ec8d
 def save_json(obj, file):
@@ -159,7 +159,13 @@ class FrozenBackbone(Callback):
     order = TrainEvalCallback.order+1
     def before_train(self): getattr(self.model, 'module', self.model)[0].eval()
 
-def _fine_tune(learn, epochs, lr, freeze_epochs, lr_mult, ck=None):
+class ValidLast(Callback):
+    "Skip validation but after the last epoch of a fit, once `armed`: the final number without the per-epoch history (faster)"
+    def __init__(self): self.armed = False
+    def before_validate(self):
+        if not (self.armed and self.epoch == self.n_epoch-1): raise CancelValidException
+
+def _fine_tune(learn, epochs, lr, freeze_epochs, lr_mult, ck=None, vl=None):
     "fastai's `fine_tune` (head alone, then everything with discriminative lrs), each phase resumable from checkpoint `ck`"
     cks = [Checkpoint(f'{ck.fname}_{i}', every=ck.every, minutes=ck.minutes) for i in (0, 1)] if ck is not None else [None, None]
     def fit(i, *args, **kwargs):
@@ -169,15 +175,17 @@ def _fine_tune(learn, epochs, lr, freeze_epochs, lr_mult, ck=None):
         learn.freeze()
         fit(0, freeze_epochs, slice(lr), pct_start=0.99)
     learn.unfreeze()
+    if vl is not None: vl.armed = True  # `ValidLast`: validate after the last epoch of this second fit only
     fit(1, epochs, slice(lr/2/lr_mult, lr/2), pct_start=0.3, div=5.0)
     for c in cks:
         if c is not None: c.clear(learn)
 
 def finetune(dls, backbone, epochs=30, lr=0.1, seed=0, arch=None, freeze_epochs=1, method='fine_tune', lr_mult=10,
-             out=None, name=None, tag=None, n_in=3, small_stem=None, cbs=None, ckpt_every=None, ckpt_minutes=10., **kwargs):
+             out=None, name=None, tag=None, n_in=3, small_stem=None, cbs=None, ckpt_every=None, ckpt_minutes=10., history=True,
+             **kwargs):
     "Stage 3: fine-tune `backbone` (an `Encoder`, a state/file of `arch`, or `None`: random) with a new head -> `dict(acc, history, time_s)`"
     cfg = dict(stage='finetune', arch=_name(get_arch(arch)), epochs=epochs, lr=lr, seed=seed, freeze_epochs=freeze_epochs,
-               method=method, lr_mult=lr_mult, kwargs=kwargs, tag=tag)
+               method=method, lr_mult=lr_mult, kwargs=kwargs, tag=tag, **({} if history else dict(history=False)))
     file = Path(out)/f'{name}.json' if out is not None and name is not None else None
     if method not in ('fine_tune', 'one_cycle', 'probe'): raise ValueError(f"method must be 'fine_tune', 'one_cycle' or 'probe', got {method!r}")
     check_count(epochs, 'epochs'); check_count(freeze_epochs, 'freeze_epochs', min=0)
@@ -187,19 +195,20 @@ def finetune(dls, backbone, epochs=30, lr=0.1, seed=0, arch=None, freeze_epochs=
         if (res := cached(file, cfg)) is not None: return res
     dls = seeded(dls, seed)
     enc = backbone if isinstance(backbone, nn.Module) else load_encoder(dls, arch, backbone, n_in, small_stem)
-    hist = ValidHistory()
-    learn = classifier_learner(dls, enc, cbs=L(hist)+L(cbs), **({} if file is None else dict(path=file.parent, model_dir='.')), **kwargs)
+    hist,vl = ValidHistory(),None if history else ValidLast()
+    learn = classifier_learner(dls, enc, cbs=L(hist)+L(vl)+L(cbs), **({} if file is None else dict(path=file.parent, model_dir='.')), **kwargs)
     ck = Checkpoint(f'{file.stem}_ckpt', every=ckpt_every, minutes=ckpt_minutes) if file is not None else None
     t0 = time.perf_counter()
     with learn.distrib_ctx():
-        if method == 'fine_tune': _fine_tune(learn, epochs, lr, freeze_epochs, lr_mult, ck)
+        if method == 'fine_tune': _fine_tune(learn, epochs, lr, freeze_epochs, lr_mult, ck, vl)
         else:
+            if vl is not None: vl.armed = True
             if method == 'probe': learn.train_bn = False; learn.freeze()  # only the head trains
             start = ck.resume(learn) if ck is not None else 0
             learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=L(ck)+L(FrozenBackbone() if method == 'probe' else None))
             if ck is not None: ck.clear(learn)
-    res = dict(cfg=cfg, acc=hist.hist[-1]['accuracy'], loss=hist.hist[-1]['valid_loss'], history=[h['accuracy'] for h in hist.hist],
-               time_s=time.perf_counter()-t0)
+    hh = [h for h in hist.hist if 'accuracy' in h]  # the validated epochs
+    res = dict(cfg=cfg, acc=hh[-1]['accuracy'], loss=hh[-1]['valid_loss'], history=[h['accuracy'] for h in hh], time_s=time.perf_counter()-t0)
     if file is not None: save_json(res, file); barrier()
     return res
 
@@ -363,6 +372,7 @@ def plot_history(out, seeds, matched=False, scratch=False, fname='finetune.png',
     out,rows = Path(out),[]
     fig,ax = plt.subplots(figsize=(6, 4))
     for pipe,lbl,_ in _pipelines(out, matched, scratch, extra, seeds):
+        if pipe == 'extra': continue  # its runs keep only their last epoch
         h = np.array([r['history'] for r in _ft_runs(out, pipe, seeds)])
         rows += [dict(pipeline=pipe, seed=s, epoch=e+1, accuracy=a) for s,hs in zip(seeds, h) for e,a in enumerate(hs)]
         m,s,x = h.mean(0),h.std(0),np.arange(1, h.shape[1]+1)
@@ -438,12 +448,14 @@ def compare(dls_fn, arch, pretext='simclr', out='runs/compare', seeds=(0,1,2,3,4
         st,pst = chosen[pipe]
         tag = dict(data=data, src=tags[pipe])
         for s in seeds:
-            ft(src, seed=s, name=f'finetune/{pipe}_seed{s}', tag=tag, **(dict(st, epochs=ft_epochs+n_extra) if pipe == 'extra' else st))
+            if pipe == 'extra': ft(src, seed=s, name=f'finetune/{pipe}_seed{s}', tag=tag, history=False, **dict(st, epochs=ft_epochs+n_extra))
+            else: ft(src, seed=s, name=f'finetune/{pipe}_seed{s}', tag=tag, **st)  # with the test accuracy of every epoch, for the plot
             if short and pipe != 'extra':
-                ft(src, seed=s, name=f'finetune/{pipe}_short_seed{s}', tag=tag, **dict(st, epochs=max(1, round(short*ft_epochs)),
+                ft(src, seed=s, name=f'finetune/{pipe}_short_seed{s}', tag=tag, history=False, **dict(st, epochs=max(1, round(short*ft_epochs)),
                    freeze_epochs=math.ceil(short*st.get('freeze_epochs', freeze_epochs))))
             if probe_epochs and pst is not None:
-                ft(src, seed=s, name=f'finetune/{pipe}_probe_seed{s}', tag=tag, **dict(pst, epochs=probe_epochs, method='probe', freeze_epochs=0))
+                ft(src, seed=s, name=f'finetune/{pipe}_probe_seed{s}', tag=tag, history=False,
+                   **dict(pst, epochs=probe_epochs, method='probe', freeze_epochs=0))
     df = results_table(out, seeds, matched, scratch, extra_control)
     atomic_write(out/'results.csv', lambda t: df.to_csv(t, index=False))
     how = (f'chosen per pipeline among {len(cands)} candidates on a stratified {tune_pct:.0%} of the labeled training images '
