@@ -327,7 +327,9 @@ def results_table(out, seeds, matched=False, scratch=False, extra=False):
             if kind: r[f'{col}_epochs'] = rs[0]['cfg']['epochs'] + (rs[0]['cfg']['freeze_epochs'] if kind == '_short' else 0)
             else: r['accs'] = ' '.join(f'{o:.4f}' for o in a)
             ft_s += sum(o['time_s'] for o in rs)
-        rows.append(dict(r, knn_acc=stages[-1]['knn'], pretext_s=pre_s, bissl_s=bis_s, finetune_s=ft_s, total_s=pre_s+bis_s+ft_s))
+        tune_s = sum(load_json(f)['time_s'] for f in (out/'tune').glob(f'{pipe}_*.json'))  # its candidates' fine-tunings
+        rows.append(dict(r, knn_acc=stages[-1]['knn'], pretext_s=pre_s, bissl_s=bis_s, tune_s=tune_s, finetune_s=ft_s,
+                         total_s=pre_s+bis_s+tune_s+ft_s))
     for r in rows[:-1]:  # BiSSL − each control, seed by seed
         for kind,col in (('', 'acc'), ('_short', 'short'), ('_probe', 'probe')):
             if ('bissl', kind) in accs and (r['key'], kind) in accs:
@@ -347,13 +349,13 @@ def markdown_table(df):
     probe = f' ({int(df.probe_epochs.iloc[0])} epochs)' if 'probe_epochs' in df else ''
     hdr = ['pipeline', 'fine-tuning: lr, frozen epochs, wd' + (' (tuned on validation)' if df.tuned.all() else ''),
            f'accuracy (mean ± std, {n} seed{"s" if n>1 else ""})', f'short budget{short}', f'linear probe{probe}',
-           'k-NN acc. before fine-tuning', 'pretext s', 'BiSSL s', 'fine-tune s (all seeds)', 'total s']
+           'k-NN acc. before fine-tuning', 'pretext s', 'BiSSL s', 'tuning s', 'fine-tune s (all seeds)', 'total s']
     lines = ['| ' + ' | '.join(hdr) + ' |', '|' + ' --- |'*len(hdr)]
     for r in df.itertuples():
         ep = f', {r.ft_epochs} epochs' if r.key == 'extra' else ''
         lines.append(f'| {r.pipeline} | {r.lr:g}, {r.freeze_epochs}, {r.wd:g}{ep} | {_pm(r.acc_mean, r.acc_std)} | '
                      f'{_pm(g(r, "short_mean"), g(r, "short_std"))} | {_pm(g(r, "probe_mean"), g(r, "probe_std"))} | {r.knn_acc:.4f} | '
-                     f'{r.pretext_s:.0f} | {r.bissl_s:.0f} | {r.finetune_s:.0f} | {r.total_s:.0f} |')
+                     f'{r.pretext_s:.0f} | {r.bissl_s:.0f} | {r.tune_s:.0f} | {r.finetune_s:.0f} | {r.total_s:.0f} |')
     lines += ['', f'BiSSL − each control, in points: the mean paired difference over the {n} seeds ± the half-width of its '
               '95% t-interval (an interval that excludes 0 is a difference the seeds support).', '',
               '| BiSSL − | fine-tuned | short budget | linear probe | k-NN |', '| --- | --- | --- | --- | --- |']
