@@ -340,7 +340,7 @@ def results_table(out, seeds, matched=False, scratch=False, extra=False):
 def _pm(m, s, pts=False):
     "`m ± s` (in points if `pts`), or – if missing"
     if m is None or (isinstance(m, float) and math.isnan(m)): return '–'
-    return f'{m*100:+.2f} ± {s*100:.2f}' if pts else f'{m:.4f} ± {s:.4f}'
+    return f'{round(m*100, 2)+0.:+.2f} ± {s*100:.2f}' if pts else f'{m:.4f} ± {s:.4f}'  # +0.: no -0.00
 
 def markdown_table(df):
     "The results `DataFrame` as two markdown tables: the pipelines, then BiSSL − each control with 95% intervals"
@@ -362,7 +362,7 @@ def markdown_table(df):
     for r in df.iloc[:-1].itertuples():
         lines.append(f'| {r.pipeline.split(" →")[0]} | {_pm(g(r, "d_acc"), g(r, "d_acc_ci"), True)} | '
                      f'{_pm(g(r, "d_short"), g(r, "d_short_ci"), True)} | {_pm(g(r, "d_probe"), g(r, "d_probe_ci"), True)} | '
-                     f'{r.d_knn*100:+.2f} |')
+                     f'{round(r.d_knn*100, 2)+0.:+.2f} |')
     return '\n'.join(lines)
 
 # %% ../nbs/05_compare.ipynb #d63c3690
