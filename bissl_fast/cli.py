@@ -105,7 +105,7 @@ def _ft_opts(
     freeze_epochs:Param('fine-tuning epochs on the head only, before the whole net', int)=1,
     method:Param('fine_tune (frozen, then discriminative lrs) or one_cycle', str, choices=['fine_tune', 'one_cycle'])='fine_tune',
     lr_mult:Param("fine_tune: the backbone's lr is the head's / lr_mult", float)=10.,
-    seeds:Param('fine-tuning seeds', int, nargs='+')=(0,1,2)):
+    seeds:Param('fine-tuning seeds (shared by the pipelines: the differences are paired)', int, nargs='+')=(0,1,2,3,4)):
     "The options of fine-tuning"
 
 def _take(kwargs, f):
@@ -189,15 +189,25 @@ def cli_compare(
     ft_lr:Param('stage 3: fine-tuning learning rate', float)=0.1,
     matched:Param("add a baseline whose stage 1 runs as many pretext steps as stage 1 + BiSSL's lower level", store_true)=False,
     scratch:Param('add the no-pretext reference: fine-tune a randomly initialised backbone, same protocol and seeds', store_true)=False,
+    extra_control:Param("add the baseline fine-tuned alternations × upper_steps steps longer (BiSSL's upper-level training)", store_true)=False,
+    tune:Param('choose each pipeline\'s fine-tuning lr, frozen epochs and wd among N candidates (--ft_lr/--freeze_epochs, then '
+               'N-1 random draws) on a held-out part of the labeled training images; 0: no tuning, --ft_lr/--freeze_epochs for all', int)=0,
+    tune_pct:Param('--tune: fraction of each class of the labeled training images held out for validation', float)=0.3,
+    tune_seed:Param('--tune: seed of the validation split and of the random draws', int)=0,
+    probe_epochs:Param('linear-probe epochs (head alone on the frozen backbone); 0: no probe', int)=10,
+    short:Param('short-budget fine-tuning: this fraction of the epochs; 0: none', float)=0.1,
     **kwargs):
     "The study: one pretext stage, then baseline (fine-tune) vs BiSSL (BiSSL + fine-tune), same seeds -> results.md/.csv, finetune.png"
     bkw,fkw = _take(kwargs, _bissl_opts),_take(kwargs, _ft_opts)
     hw,seeds = bkw.pop('head_warmup'),fkw.pop('seeds')
+    if not 0 < tune_pct < 1: raise CLIError(f'--tune_pct must be a fraction in (0, 1), got {tune_pct}')
+    if not 0 <= short < 1: raise CLIError(f'--short must be a fraction of the epochs in [0, 1), got {short}')
     dls_fn,data,arch,pretext,out,ckw = _setup(kwargs)
     return compare(dls_fn, arch, pretext, out=out, seeds=seeds, pretext_epochs=pretext_epochs, pretext_lr=pretext_lr,
                    alternations=alternations, bissl_lr=bissl_lr, lower_lr=lower_lr, head_warmup=hw, ft_epochs=ft_epochs,
                    ft_lr=ft_lr, freeze_epochs=fkw['freeze_epochs'], ft_method=fkw['method'], lr_mult=fkw['lr_mult'], bissl_kwargs=bkw,
-                   matched=matched, scratch=scratch, **ckw)
+                   matched=matched, scratch=scratch, extra_control=extra_control, tune=tune or None, tune_pct=tune_pct,
+                   tune_seed=tune_seed, probe_epochs=probe_epochs, short=short, **ckw)
 
 # %% ../nbs/06_cli.ipynb #346908b2
 commands = dict(pretrain=cli_pretrain, bilevel=cli_bilevel, finetune=cli_finetune, compare=cli_compare)
@@ -210,7 +220,7 @@ def _usage():
               'On N GPUs: `torchrun --nproc_per_node N -m bissl_fast.cli STAGE [options]` (batch sizes are per GPU).']
     return '\n'.join(lines)
 
-_counts = dict(epochs=1, alternations=1, pretext_epochs=1, ft_epochs=1, lower_steps=0, upper_steps=1, cg_iters=1, head_warmup=0,
+_counts = dict(tune=0, tune_seed=0, probe_epochs=0, epochs=1, alternations=1, pretext_epochs=1, ft_epochs=1, lower_steps=0, upper_steps=1, cg_iters=1, head_warmup=0,
                freeze_epochs=0, size=1, bs=1, pretext_bs=1, labels=0, workers=0, ckpt_every=1)
 
 def _check_counts(args):

@@ -14,8 +14,9 @@ from .distributed import init_distributed, is_main, is_distributed, rank, barrie
 
 # %% auto #0
 __all__ = ['archs', 'is_classification', 'task_knn', 'save_json', 'load_json', 'cached', 'seeded', 'get_arch', 'csv_logger',
-           'pretrain', 'bilevel', 'ValidHistory', 'load_encoder', 'finetune', 'random_init', 'results_table',
-           'markdown_table', 'plot_history', 'compare']
+           'pretrain', 'bilevel', 'ValidHistory', 'load_encoder', 'FrozenBackbone', 'ValidLast', 'finetune',
+           'random_init', 'stratified_split', 'labeled_split', 'tuning_dls', 'draw_settings', 'tune_finetune',
+           't_interval', 'results_table', 'markdown_table', 'plot_history', 'compare']
 
 # %% ../nbs/05_compare.ipynb #56b34263
 def is_classification(dls):
@@ -164,7 +165,18 @@ def load_encoder(dls, arch, state=None, n_in=3, small_stem=None):
     if state is not None: enc.load_state_dict(state)
     return enc
 
-def _fine_tune(learn, epochs, lr, freeze_epochs, lr_mult, ck=None):
+class FrozenBackbone(Callback):
+    "Keep the backbone in eval mode while the head trains: a linear probe's features do not move, BN statistics included"
+    order = TrainEvalCallback.order+1
+    def before_train(self): getattr(self.model, 'module', self.model)[0].eval()
+
+class ValidLast(Callback):
+    "Skip validation but after the last epoch of a fit, once `armed`: the final number without the per-epoch history (faster)"
+    def __init__(self): self.armed = False
+    def before_validate(self):
+        if not (self.armed and self.epoch == self.n_epoch-1): raise CancelValidException
+
+def _fine_tune(learn, epochs, lr, freeze_epochs, lr_mult, ck=None, vl=None):
     "fastai's `fine_tune` (head alone, then everything with discriminative lrs), each phase resumable from checkpoint `ck`"
     cks = [Checkpoint(f'{ck.fname}_{i}', every=ck.every, minutes=ck.minutes) for i in (0, 1)] if ck is not None else [None, None]
     def fit(i, *args, **kwargs):
@@ -174,17 +186,19 @@ def _fine_tune(learn, epochs, lr, freeze_epochs, lr_mult, ck=None):
         learn.freeze()
         fit(0, freeze_epochs, slice(lr), pct_start=0.99)
     learn.unfreeze()
+    if vl is not None: vl.armed = True  # `ValidLast`: validate after the last epoch of this second fit only
     fit(1, epochs, slice(lr/2/lr_mult, lr/2), pct_start=0.3, div=5.0)
     for c in cks:
         if c is not None: c.clear(learn)
 
 def finetune(dls, backbone, epochs=30, lr=0.1, seed=0, arch=None, freeze_epochs=1, method='fine_tune', lr_mult=10,
-             out=None, name=None, tag=None, n_in=3, small_stem=None, cbs=None, ckpt_every=None, ckpt_minutes=10., **kwargs):
+             out=None, name=None, tag=None, n_in=3, small_stem=None, cbs=None, ckpt_every=None, ckpt_minutes=10., history=True,
+             **kwargs):
     "Stage 3: fine-tune `backbone` (an `Encoder`, a state/file of `arch`, or `None`: random) with a new head -> `dict(acc, history, time_s)`"
     cfg = dict(stage='finetune', arch=_name(get_arch(arch)), epochs=epochs, lr=lr, seed=seed, freeze_epochs=freeze_epochs,
-               method=method, lr_mult=lr_mult, kwargs=kwargs, tag=tag)
+               method=method, lr_mult=lr_mult, kwargs=kwargs, tag=tag, **({} if history else dict(history=False)))
     file = Path(out)/f'{name}.json' if out is not None and name is not None else None
-    if method not in ('fine_tune', 'one_cycle'): raise ValueError(f"method must be 'fine_tune' or 'one_cycle', got {method!r}")
+    if method not in ('fine_tune', 'one_cycle', 'probe'): raise ValueError(f"method must be 'fine_tune', 'one_cycle' or 'probe', got {method!r}")
     check_count(epochs, 'epochs'); check_count(freeze_epochs, 'freeze_epochs', min=0)
     init_distributed()
     if file is not None:
@@ -192,19 +206,22 @@ def finetune(dls, backbone, epochs=30, lr=0.1, seed=0, arch=None, freeze_epochs=
         if (res := cached(file, cfg)) is not None: return res
     dls = seeded(dls, seed)
     enc = backbone if isinstance(backbone, nn.Module) else load_encoder(dls, arch, backbone, n_in, small_stem)
-    hist = ValidHistory()
+    hist,vl = ValidHistory(),None if history else ValidLast()
     make = classifier_learner if is_classification(dls) else task_learner  # any other task: its own model, loss and metric
-    learn = make(dls, enc, cbs=L(hist)+L(cbs), **({} if file is None else dict(path=file.parent, model_dir='.')), **kwargs)
+    learn = make(dls, enc, cbs=L(hist)+L(vl)+L(cbs), **({} if file is None else dict(path=file.parent, model_dir='.')), **kwargs)
     ck = Checkpoint(f'{file.stem}_ckpt', every=ckpt_every, minutes=ckpt_minutes) if file is not None else None
     t0 = time.perf_counter()
     with learn.distrib_ctx():
-        if method == 'fine_tune': _fine_tune(learn, epochs, lr, freeze_epochs, lr_mult, ck)
+        if method == 'fine_tune': _fine_tune(learn, epochs, lr, freeze_epochs, lr_mult, ck, vl)
         else:
+            if vl is not None: vl.armed = True
+            if method == 'probe': learn.train_bn = False; learn.freeze()  # only the head trains
             start = ck.resume(learn) if ck is not None else 0
-            learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=L(ck))
+            learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=L(ck)+L(FrozenBackbone() if method == 'probe' else None))
             if ck is not None: ck.clear(learn)
     m = learn.recorder.metric_names[3]  # the first metric: `accuracy` for classification
-    res = dict(cfg=cfg, acc=hist.hist[-1][m], history=[h[m] for h in hist.hist], time_s=time.perf_counter()-t0, metric=m)
+    hh = [h for h in hist.hist if m in h]  # the validated epochs
+    res = dict(cfg=cfg, acc=hh[-1][m], loss=hh[-1]['valid_loss'], history=[h[m] for h in hh], time_s=time.perf_counter()-t0, metric=m)
     if file is not None: save_json(res, file); barrier()
     return res
 
@@ -220,49 +237,157 @@ def random_init(dls, arch, seed=0, out=None, tag=None, n_in=3, small_stem=None):
     return res
 
 # %% ../nbs/05_compare.ipynb #f9008f9f
-def _ft_runs(out, pipe, seeds): return [load_json(Path(out)/'finetune'/f'{pipe}_seed{s}.json') for s in seeds]
+def stratified_split(labels, valid_pct=0.3, seed=0):
+    "Indices `(train, valid)` of `labels`: `valid_pct` of each class (at least one item, never all) held out, drawn with `seed`"
+    labels,g = torch.as_tensor(labels),torch.Generator().manual_seed(seed)
+    if not 0 < valid_pct < 1: raise ValueError(f'valid_pct must be in (0, 1), got {valid_pct}')
+    tr,va = [],[]
+    for c in labels.unique().tolist():
+        where = (labels == c).nonzero().flatten()
+        if len(where) < 2: raise ValueError(f'class {c} has {len(where)} labeled training image(s); a tuning split needs at least 2 per class')
+        where,k = where[torch.randperm(len(where), generator=g)],min(max(1, round(valid_pct*len(where))), len(where)-1)
+        va.append(where[:k]); tr.append(where[k:])
+    return torch.cat(tr).sort().values,torch.cat(va).sort().values
 
-def _pipelines(out, matched=False, scratch=False):
-    "`(name, label, stage results)` of each pipeline of the study in `out`"
-    pre = load_json(out/'pretext.json')
-    ps = [('scratch', 'no pretext: random init → fine-tune', [load_json(out/'scratch.json')])] if scratch else []
-    ps.append(('baseline', 'baseline: pretext → fine-tune', [pre]))
-    if matched:
-        m = load_json(out/'matched'/'pretext.json')
-        ps.append(('matched', f"baseline, pretext as long as BiSSL's ({m['cfg']['epochs']} epochs) → fine-tune", [m]))
-    return ps + [('bissl', 'BiSSL: pretext → BiSSL → fine-tune', [pre, load_json(out/'bissl.json')])]
+def _subset(ds, idxs, split_idx):
+    "The items `idxs` of fastai `Datasets` `ds`, with the item transforms of split `split_idx` (0 train, 1 valid)"
+    idxs = idxs.tolist()
+    return Datasets(tls=[tl._new(tl._get(idxs), split_idx=split_idx) for tl in ds.tls], n_inp=ds.n_inp)
 
-def results_table(out, seeds, matched=False, scratch=False):
-    "A `DataFrame` of the finished study in run folder `out`: one row per pipeline"
-    rows = []
-    for pipe,nm,stages in _pipelines(Path(out), matched, scratch):
-        runs = _ft_runs(out, pipe, seeds)
-        accs,ft_s = [r['acc'] for r in runs],sum(r['time_s'] for r in runs)
-        pre_s,bis_s = stages[0]['time_s'],stages[1]['time_s'] if len(stages) > 1 else 0.
-        rows.append(dict(pipeline=nm, acc_mean=np.mean(accs), acc_std=np.std(accs, ddof=1) if len(accs)>1 else 0.,
-                         accs=' '.join(f'{a:.4f}' for a in accs), knn_acc=stages[-1]['knn'], pretext_s=pre_s, bissl_s=bis_s,
-                         finetune_s=ft_s, total_s=pre_s+bis_s+ft_s))
-    return pd.DataFrame(rows)
+def labeled_split(dls, valid_pct=0.3, seed=0):
+    "Loaders of `dls`'s labeled *training* images only: train on a stratified `1-valid_pct`, validate on the rest"
+    ds = dls.train.dataset
+    ys = torch.tensor([int(ds.tls[-1][i]) for i in range(len(ds))])  # the labels alone: no image is decoded
+    tr,va = stratified_split(ys, valid_pct, seed)
+    bs = min(dls.train.bs, len(tr))
+    res = DataLoaders(dls.train.new(_subset(ds, tr, 0), bs=bs), dls.valid.new(_subset(ds, va, 1)), path=dls.path, device=dls.device)
+    assert all(dl.dataset is not dls.valid.dataset for dl in res.loaders)
+    return res
 
-def markdown_table(df):
-    "The results `DataFrame` as a markdown table"
-    n = len(df.accs[0].split())
-    hdr = ['pipeline', f'accuracy (mean ± std, {n} seed{"s" if n>1 else ""})', 'k-NN acc. before fine-tuning',
-           'pretext s', 'BiSSL s', 'fine-tune s (all seeds)', 'total s']
-    lines = ['| ' + ' | '.join(hdr) + ' |', '|' + ' --- |'*len(hdr)]
-    for r in df.itertuples():
-        lines.append(f'| {r.pipeline} | {r.acc_mean:.4f} ± {r.acc_std:.4f} | {r.knn_acc:.4f} | {r.pretext_s:.0f} | '
-                     f'{r.bissl_s:.0f} | {r.finetune_s:.0f} | {r.total_s:.0f} |')
-    return '\n'.join(lines)
+def tuning_dls(dls_fn, valid_pct=0.3, seed=0):
+    "`labeled_split(dls_fn(), valid_pct, seed)`: the function `finetune` is given while tuning (the test split is dropped)"
+    return labeled_split(dls_fn(), valid_pct, seed)
 
 # %% ../nbs/05_compare.ipynb #e7251746
-_short = dict(scratch='no pretext', baseline='baseline', matched='baseline, pretext as long as BiSSL', bissl='BiSSL')
+def draw_settings(n, default=None, seed=0, lr=(0.01, 1.), wd=(1e-5, 1e-2), freeze_epochs=(0, 1, 2, 5)):
+    "`default` (if given) then random fine-tuning settings drawn with `seed`, `n` in all: `lr`, `wd` log-uniform, `freeze_epochs` from the list"
+    check_count(n, 'tune', min=1)
+    rng = np.random.default_rng(seed)
+    def logu(lo, hi): return float(f'{math.exp(rng.uniform(math.log(lo), math.log(hi))):.3g}')
+    res = [dict(default)] if default is not None else []
+    while len(res) < n: res.append(dict(lr=logu(*lr), freeze_epochs=int(rng.choice(freeze_epochs)), wd=logu(*wd)))
+    return res
 
-def plot_history(out, seeds, matched=False, scratch=False, fname='finetune.png'):
+def _score(r):
+    "A tuning run's rank: held-out accuracy, then the lower held-out loss (a diverged run's NaN loss counts as worst)"
+    loss = r.get('loss', math.inf)
+    return (r['acc'], -(loss if loss is not None and math.isfinite(loss) else math.inf))
+
+def tune_finetune(split_dls, backbone, settings, arch=None, seed=0, out=None, name=None, **kwargs):
+    "Fine-tune `backbone` on the tuning loaders `split_dls` (or `split_dls()`) with each of `settings`; the best by held-out accuracy"
+    runs = [finetune(split_dls, backbone, seed=seed, arch=arch, out=out, name=None if name is None else f'{name}_{i}', **{**kwargs, **st})
+            for i,st in enumerate(settings)]
+    best = max(range(len(runs)), key=lambda i: _score(runs[i]))
+    return dict(chosen=settings[best], best=best, settings=list(settings), accs=[r['acc'] for r in runs],
+                losses=[r.get('loss') for r in runs])
+
+# %% ../nbs/05_compare.ipynb #70ef312f
+def _ft_runs(out, pipe, seeds, kind=''): return [load_json(Path(out)/'finetune'/f'{pipe}{kind}_seed{s}.json') for s in seeds]
+
+def _has(out, pipe, seeds, kind): return all((Path(out)/'finetune'/f'{pipe}{kind}_seed{s}.json').exists() for s in seeds)
+
+_labels = dict(scratch='no pretext: random init → fine-tune', baseline='baseline: pretext → fine-tune',
+               matched="baseline, pretext as long as BiSSL's ({} epochs) → fine-tune",
+               extra="baseline, fine-tuned {} epochs longer (BiSSL's upper steps) → fine-tune",
+               bissl='BiSSL: pretext → BiSSL → fine-tune')
+
+def _pipelines(out, matched=False, scratch=False, extra=False, seeds=(0,)):
+    "`(name, label, stage results)` of each pipeline of the study in `out`, BiSSL last"
+    pre = load_json(out/'pretext.json')
+    ps = [('scratch', _labels['scratch'], [load_json(out/'scratch.json')])] if scratch else []
+    ps.append(('baseline', _labels['baseline'], [pre]))
+    if matched:
+        m = load_json(out/'matched'/'pretext.json')
+        ps.append(('matched', _labels['matched'].format(m['cfg']['epochs']), [m]))
+    if extra:
+        k = _ft_runs(out, 'extra', seeds[:1])[0]['cfg']['epochs'] - _ft_runs(out, 'baseline', seeds[:1])[0]['cfg']['epochs']
+        ps.append(('extra', _labels['extra'].format(k), [pre]))
+    return ps + [('bissl', _labels['bissl'], [pre, load_json(out/'bissl.json')])]
+
+def t_interval(x, conf=0.95):
+    "Mean of `x` and the half-width of its `conf` Student-t confidence interval (NaN for fewer than 2 values)"
+    from scipy.stats import t  # scipy comes with scikit-learn, a requirement
+    x = np.asarray(x, dtype=float)
+    if len(x) < 2: return float(x.mean()),math.nan
+    return float(x.mean()),float(t.ppf((1+conf)/2, len(x)-1)*x.std(ddof=1)/math.sqrt(len(x)))
+
+_wd_default = inspect.signature(classifier_learner).parameters['wd'].default
+
+def results_table(out, seeds, matched=False, scratch=False, extra=False):
+    "A `DataFrame` of the finished study in run folder `out`: one row per pipeline, with the paired differences to BiSSL"
+    out,rows,accs = Path(out),[],{}
+    for pipe,nm,stages in _pipelines(out, matched, scratch, extra, seeds):
+        runs = _ft_runs(out, pipe, seeds); c = runs[0]['cfg']
+        pre_s,bis_s = stages[0]['time_s'],stages[1]['time_s'] if len(stages) > 1 else 0.
+        r = dict(pipeline=nm, key=pipe, lr=c['lr'], freeze_epochs=c['freeze_epochs'], wd=c['kwargs'].get('wd', _wd_default),
+                 ft_epochs=c['epochs'], tuned=(out/'tune'/f'{"baseline" if pipe == "extra" else pipe}.json').exists())
+        ft_s = 0.
+        for kind in ('', '_short', '_probe'):
+            if not _has(out, pipe, seeds, kind): continue
+            rs = _ft_runs(out, pipe, seeds, kind); a = np.array([o['acc'] for o in rs]); accs[pipe, kind] = a
+            col = dict(_short='short', _probe='probe').get(kind, 'acc')
+            r.update({f'{col}_mean': a.mean(), f'{col}_std': a.std(ddof=1) if len(a) > 1 else 0.})
+            if kind: r[f'{col}_epochs'] = rs[0]['cfg']['epochs'] + (rs[0]['cfg']['freeze_epochs'] if kind == '_short' else 0)
+            else: r['accs'] = ' '.join(f'{o:.4f}' for o in a)
+            ft_s += sum(o['time_s'] for o in rs)
+        tune_s = sum(load_json(f)['time_s'] for f in (out/'tune').glob(f'{pipe}_*.json'))  # its candidates' fine-tunings
+        rows.append(dict(r, knn_acc=stages[-1]['knn'], pretext_s=pre_s, bissl_s=bis_s, tune_s=tune_s, finetune_s=ft_s,
+                         total_s=pre_s+bis_s+tune_s+ft_s))
+    for r in rows[:-1]:  # BiSSL − each control, seed by seed
+        for kind,col in (('', 'acc'), ('_short', 'short'), ('_probe', 'probe')):
+            if ('bissl', kind) in accs and (r['key'], kind) in accs:
+                r[f'd_{col}'],r[f'd_{col}_ci'] = t_interval(accs['bissl', kind] - accs[r['key'], kind])
+        r['d_knn'] = rows[-1]['knn_acc'] - r['knn_acc']
+    return pd.DataFrame(rows)
+
+def _pm(m, s, pts=False):
+    "`m ± s` (in points if `pts`), or – if missing"
+    if m is None or (isinstance(m, float) and math.isnan(m)): return '–'
+    return f'{round(m*100, 2)+0.:+.2f} ± {s*100:.2f}' if pts else f'{m:.4f} ± {s:.4f}'  # +0.: no -0.00
+
+def markdown_table(df):
+    "The results `DataFrame` as two markdown tables: the pipelines, then BiSSL − each control with 95% intervals"
+    n,g = len(df.accs[0].split()),lambda r,k: getattr(r, k, math.nan)
+    short = f' ({int(df.short_epochs.iloc[0])} epochs)' if 'short_epochs' in df else ''
+    probe = f' ({int(df.probe_epochs.iloc[0])} epochs)' if 'probe_epochs' in df else ''
+    hdr = ['pipeline', 'fine-tuning: lr, frozen epochs, wd' + (' (tuned on validation)' if df.tuned.all() else ''),
+           f'accuracy (mean ± std, {n} seed{"s" if n>1 else ""})', f'short budget{short}', f'linear probe{probe}',
+           'k-NN acc. before fine-tuning', 'pretext s', 'BiSSL s', 'tuning s', 'fine-tune s (all seeds)', 'total s']
+    lines = ['| ' + ' | '.join(hdr) + ' |', '|' + ' --- |'*len(hdr)]
+    for r in df.itertuples():
+        ep = f', {r.ft_epochs} epochs' if r.key == 'extra' else ''
+        lines.append(f'| {r.pipeline} | {r.lr:g}, {r.freeze_epochs}, {r.wd:g}{ep} | {_pm(r.acc_mean, r.acc_std)} | '
+                     f'{_pm(g(r, "short_mean"), g(r, "short_std"))} | {_pm(g(r, "probe_mean"), g(r, "probe_std"))} | {r.knn_acc:.4f} | '
+                     f'{r.pretext_s:.0f} | {r.bissl_s:.0f} | {r.tune_s:.0f} | {r.finetune_s:.0f} | {r.total_s:.0f} |')
+    lines += ['', f'BiSSL − each control, in points: the mean paired difference over the {n} seeds ± the half-width of its '
+              '95% t-interval (an interval that excludes 0 is a difference the seeds support).', '',
+              '| BiSSL − | fine-tuned | short budget | linear probe | k-NN |', '| --- | --- | --- | --- | --- |']
+    for r in df.iloc[:-1].itertuples():
+        lines.append(f'| {r.pipeline.split(" →")[0]} | {_pm(g(r, "d_acc"), g(r, "d_acc_ci"), True)} | '
+                     f'{_pm(g(r, "d_short"), g(r, "d_short_ci"), True)} | {_pm(g(r, "d_probe"), g(r, "d_probe_ci"), True)} | '
+                     f'{round(r.d_knn*100, 2)+0.:+.2f} |')
+    return '\n'.join(lines)
+
+# %% ../nbs/05_compare.ipynb #ab881e0e
+_short = dict(scratch='no pretext', baseline='baseline', matched='baseline, pretext as long as BiSSL',
+              extra='baseline, fine-tuned longer', bissl='BiSSL')
+
+def plot_history(out, seeds, matched=False, scratch=False, fname='finetune.png', extra=False):
     "Plot each pipeline's mean valid accuracy per fine-tune epoch; save it to `out/fname` and `finetune_history.csv`"
     out,rows = Path(out),[]
     fig,ax = plt.subplots(figsize=(6, 4))
-    for pipe,lbl,_ in _pipelines(out, matched, scratch):
+    for pipe,lbl,_ in _pipelines(out, matched, scratch, extra, seeds):
+        if pipe == 'extra': continue  # its runs keep only their last epoch
         h = np.array([r['history'] for r in _ft_runs(out, pipe, seeds)])
         rows += [dict(pipeline=pipe, seed=s, epoch=e+1, accuracy=a) for s,hs in zip(seeds, h) for e,a in enumerate(hs)]
         m,s,x = h.mean(0),h.std(0),np.arange(1, h.shape[1]+1)
@@ -273,42 +398,91 @@ def plot_history(out, seeds, matched=False, scratch=False, fname='finetune.png')
     atomic_write(out/'finetune_history.csv', lambda t: pd.DataFrame(rows).to_csv(t, index=False))
     return fig
 
-# %% ../nbs/05_compare.ipynb #6f09400e
+# %% ../nbs/05_compare.ipynb #4919f42c
 def _lower_steps(bissl_kwargs): return ifnone(bissl_kwargs, {}).get('lower_steps', inspect.signature(bissl_learner).parameters['lower_steps'].default)
+def _upper_steps(bissl_kwargs): return ifnone(bissl_kwargs, {}).get('upper_steps', inspect.signature(bissl_learner).parameters['upper_steps'].default)
 
-def compare(dls_fn, arch, pretext='simclr', out='runs/compare', seeds=(0,1,2), pretext_epochs=100, pretext_lr=3e-3,
+def _probe_settings(settings):
+    "The distinct `(lr, wd)` of `settings`, for the linear probe"
+    res = []
+    for s in settings:
+        p = {k:v for k,v in s.items() if k in ('lr', 'wd')}
+        if p not in res: res.append(p)
+    return res
+
+def _tune_all(split_dls, backbones, settings, out, probe_epochs, **kwargs):
+    "Phase 2: each pipeline's fine-tuning (and probe) settings, chosen on the tuning loaders `split_dls` (or `split_dls()`) alone"
+    res = {}
+    for pipe,src in backbones.items():
+        ft = tune_finetune(split_dls, src, settings, out=out, name=f'tune/{pipe}', **kwargs)
+        pr = tune_finetune(split_dls, src, _probe_settings(settings), out=out, name=f'tune/{pipe}_probe',
+                           **{**kwargs, 'epochs': probe_epochs, 'method': 'probe', 'freeze_epochs': 0}) if probe_epochs else None
+        res[pipe] = dict(finetune=ft, probe=pr)
+        save_json(res[pipe], out/'tune'/f'{pipe}.json')
+    return res
+
+def compare(dls_fn, arch, pretext='simclr', out='runs/compare', seeds=(0,1,2,3,4), pretext_epochs=100, pretext_lr=3e-3,
             alternations=60, bissl_lr=0.03, lower_lr=1e-3, head_warmup=5, ft_epochs=30, ft_lr=0.1, freeze_epochs=1,
             ft_method='fine_tune', lr_mult=10, pretext_kwargs=None, bissl_kwargs=None, matched=False, scratch=False, show=True,
-            ckpt_every=None, ckpt_minutes=10.):
-    "Baseline (pretext → fine-tune) vs BiSSL (pretext → BiSSL → fine-tune) on `dls_fn()`, same fine-tuning and `seeds`; resumable"
+            ckpt_every=None, ckpt_minutes=10., tune=None, tune_pct=0.3, tune_seed=0, probe_epochs=10, short=0.1,
+            extra_control=False):
+    "Baseline (pretext → fine-tune) vs BiSSL (pretext → BiSSL → fine-tune) on `dls_fn()`, paired `seeds`, settings tuned on validation if `tune`"
     out,seeds,pkw,data = check_writable(out),list(seeds),ifnone(pretext_kwargs, {}),_name(dls_fn)
+    check_count(probe_epochs, 'probe_epochs', min=0)
+    if not 0 <= short < 1: raise ValueError(f'short must be a fraction of the epochs in [0, 1) (0: no short run), got {short}')
     ckw = dict(ckpt_every=ckpt_every, ckpt_minutes=ckpt_minutes)
+    # phase 1: the stages
     pre = pretrain(dls_fn, arch, pretext, pretext_epochs, pretext_lr, out=out, tag=data, **ckw, **pkw)
-    ft = partial(finetune, dls_fn, arch=arch, epochs=ft_epochs, lr=ft_lr, freeze_epochs=freeze_epochs, method=ft_method,
-                 lr_mult=lr_mult, out=out, **ckw)
-    if scratch:
-        random_init(dls_fn, arch, out=out, tag=data)
-        for s in seeds: ft(None, seed=s, name=f'finetune/scratch_seed{s}', tag=dict(data=data, src='random init'))
-    for s in seeds: ft(out/'pretext.pth', seed=s, name=f'finetune/baseline_seed{s}', tag=dict(data=data, src=pre['cfg']))
+    bbs,tags = {},{}
+    if scratch: random_init(dls_fn, arch, out=out, tag=data); bbs['scratch'],tags['scratch'] = None,'random init'
+    bbs['baseline'],tags['baseline'] = out/'pretext.pth',pre['cfg']
     if matched:
         extra = math.ceil(alternations*_lower_steps(bissl_kwargs)/len(seeded(dls_fn, 0).pretext))
         mpre = pretrain(dls_fn, arch, pretext, pretext_epochs+extra, pretext_lr, out=out/'matched', tag=data, **ckw, **pkw)
-        for s in seeds: ft(out/'matched'/'pretext.pth', seed=s, name=f'finetune/matched_seed{s}', tag=dict(data=data, src=mpre['cfg']))
+        bbs['matched'],tags['matched'] = out/'matched'/'pretext.pth',mpre['cfg']
     bis = bilevel(dls_fn, arch, out/'pretext_model.pth', pretext, alternations=alternations, lr=bissl_lr, lower_lr=lower_lr,
                   head_warmup=head_warmup, out=out, tag=dict(data=data, src=pre['cfg']), pretext_kwargs=pkw, **ckw, **ifnone(bissl_kwargs, {}))
-    for s in seeds: ft(out/'bissl.pth', seed=s, name=f'finetune/bissl_seed{s}', tag=dict(data=data, src=bis['cfg']))
-    df = results_table(out, seeds, matched, scratch)
+    bbs['bissl'],tags['bissl'] = out/'bissl.pth',bis['cfg']
+    dls = dls_fn()  # phases 2 and 3 share these loaders, reseeded for every run (`seeded`): 60k images are not rebuilt 100 times
+    # phase 2: the settings, from the labeled training images alone
+    given = dict(lr=ft_lr, freeze_epochs=freeze_epochs)
+    fkw = dict(arch=arch, epochs=ft_epochs, method=ft_method, lr_mult=lr_mult, **ckw)
+    if tune:
+        cands = [dict(s) for s in tune] if is_listy(tune) else draw_settings(tune, given, tune_seed)
+        tdl = labeled_split(dls, tune_pct, tune_seed)  # the tuning loaders: labeled training images only
+        tuned = _tune_all(tdl, bbs, cands, out, probe_epochs, seed=tune_seed, tag=dict(data=data, pct=tune_pct), **fkw)
+        chosen = {p:(t['finetune']['chosen'], t['probe']['chosen'] if t['probe'] else None) for p,t in tuned.items()}
+    else: chosen = {p:(given, dict(lr=ft_lr)) for p in bbs}
+    # phase 3: fine-tune on all labeled training images, evaluate on the test split
+    if extra_control:
+        n_extra = math.ceil(alternations*_upper_steps(bissl_kwargs)/len(dls.train))
+        bbs = {**{k:v for k,v in bbs.items() if k != 'bissl'}, 'extra': bbs['baseline'], 'bissl': bbs['bissl']}
+        tags['extra'],chosen['extra'] = tags['baseline'],(chosen['baseline'][0], None)
+    ft = partial(finetune, dls, out=out, **fkw)
+    for pipe,src in bbs.items():
+        st,pst = chosen[pipe]
+        tag = dict(data=data, src=tags[pipe])
+        for s in seeds:
+            if pipe == 'extra': ft(src, seed=s, name=f'finetune/{pipe}_seed{s}', tag=tag, history=False, **dict(st, epochs=ft_epochs+n_extra))
+            else: ft(src, seed=s, name=f'finetune/{pipe}_seed{s}', tag=tag, **st)  # with the test accuracy of every epoch, for the plot
+            if short and pipe != 'extra':
+                ft(src, seed=s, name=f'finetune/{pipe}_short_seed{s}', tag=tag, history=False, **dict(st, epochs=max(1, round(short*ft_epochs)),
+                   freeze_epochs=math.ceil(short*st.get('freeze_epochs', freeze_epochs))))
+            if probe_epochs and pst is not None:
+                ft(src, seed=s, name=f'finetune/{pipe}_probe_seed{s}', tag=tag, history=False,
+                   **dict(pst, epochs=probe_epochs, method='probe', freeze_epochs=0))
+    df = results_table(out, seeds, matched, scratch, extra_control)
     atomic_write(out/'results.csv', lambda t: df.to_csv(t, index=False))
-    b = df.iloc[-1]
-    deltas = [f'BiSSL − {r.pipeline.split(" →")[0].split(":")[0]}: {(b.acc_mean-r.acc_mean)*100:+.2f} points of fine-tuned accuracy, '
-              f'{(b.knn_acc-r.knn_acc)*100:+.2f} points of k-NN accuracy.' for r in df.iloc[:-1].itertuples()]
+    how = (f'chosen per pipeline among {len(cands)} candidates on a stratified {tune_pct:.0%} of the labeled training images '
+           f'(split seed {tune_seed}), then retrained on all of them; the test split was read only by the final runs'
+           if tune else 'the same for every pipeline, not tuned')
     md = '\n'.join([f'Data `{data}`, arch `{_name(get_arch(arch))}`, pretext `{pretext}`, run folder `{out}`', '', markdown_table(df), '',
-        *deltas, '',
-        f'Settings: pretext {pretext_epochs} epochs (lr {pretext_lr}); BiSSL {alternations} alternations (lr {bissl_lr}, '
-        f'lower lr {lower_lr}, head warm-up {head_warmup}, {ifnone(bissl_kwargs, {})}); fine-tuning `{ft_method}` {ft_epochs} '
-        f'epochs (lr {ft_lr}, freeze {freeze_epochs}, lr_mult {lr_mult}); seeds {seeds}.'])
+        f'Settings: pretext {pretext_epochs} epochs (lr {pretext_lr}); BiSSL {alternations} alternations (upper lr {bissl_lr}, '
+        f'not tuned; lower lr {lower_lr}, head warm-up {head_warmup}, {ifnone(bissl_kwargs, {})}); fine-tuning `{ft_method}` '
+        f'{ft_epochs} epochs, lr_mult {lr_mult}, lr/frozen epochs/wd {how}; short budget {short:g} × the epochs; linear probe '
+        f'{probe_epochs} epochs; seeds {seeds}.'])
     atomic_write(out/'results.md', lambda t: Path(t).write_text(md + '\n'))
-    fig = plot_history(out, seeds, matched, scratch)
+    fig = plot_history(out, seeds, matched, scratch, extra=extra_control)
     if show and is_main(): print(md)
     plt.close(fig)
     return df
