@@ -338,6 +338,7 @@ def results_table(out, seeds, matched=False, scratch=False, extra=False):
             col = dict(_short='short', _probe='probe').get(kind, 'acc')
             r.update({f'{col}_mean': a.mean(), f'{col}_std': a.std(ddof=1) if len(a) > 1 else 0.})
             if kind: r[f'{col}_epochs'] = rs[0]['cfg']['epochs'] + (rs[0]['cfg']['freeze_epochs'] if kind == '_short' else 0)
+            if kind == '_probe': r['probe_lr'],r['probe_wd'] = rs[0]['cfg']['lr'],rs[0]['cfg']['kwargs'].get('wd', _wd_default)
             else: r['accs'] = ' '.join(f'{o:.4f}' for o in a)
             ft_s += sum(o['time_s'] for o in rs)
         tune_s = sum(load_json(f)['time_s'] for f in (out/'tune').glob(f'{pipe}_*.json'))  # its candidates' fine-tunings
@@ -355,11 +356,13 @@ def _pm(m, s, pts=False):
     if m is None or (isinstance(m, float) and math.isnan(m)): return '–'
     return f'{round(m*100, 2)+0.:+.2f} ± {s*100:.2f}' if pts else f'{m:.4f} ± {s:.4f}'  # +0.: no -0.00
 
+def _plr(r): return f' ({r.probe_lr:g}, {r.probe_wd:g})' if isinstance(getattr(r, 'probe_lr', None), (int, float)) and not math.isnan(r.probe_lr) else ''
+
 def markdown_table(df):
     "The results `DataFrame` as two markdown tables: the pipelines, then BiSSL − each control with 95% intervals"
     n,g = len(df.accs[0].split()),lambda r,k: getattr(r, k, math.nan)
     short = f' ({int(df.short_epochs.iloc[0])} epochs)' if 'short_epochs' in df else ''
-    probe = f' ({int(df.probe_epochs.iloc[0])} epochs)' if 'probe_epochs' in df else ''
+    probe = f' ({int(df.probe_epochs.iloc[0])} epochs; its lr, wd)' if 'probe_epochs' in df else ''
     hdr = ['pipeline', 'fine-tuning: lr, frozen epochs, wd' + (' (tuned on validation)' if df.tuned.all() else ''),
            f'accuracy (mean ± std, {n} seed{"s" if n>1 else ""})', f'short budget{short}', f'linear probe{probe}',
            'k-NN acc. before fine-tuning', 'pretext s', 'BiSSL s', 'tuning s', 'fine-tune s (all seeds)', 'total s']
@@ -367,7 +370,7 @@ def markdown_table(df):
     for r in df.itertuples():
         ep = f', {r.ft_epochs} epochs' if r.key == 'extra' else ''
         lines.append(f'| {r.pipeline} | {r.lr:g}, {r.freeze_epochs}, {r.wd:g}{ep} | {_pm(r.acc_mean, r.acc_std)} | '
-                     f'{_pm(g(r, "short_mean"), g(r, "short_std"))} | {_pm(g(r, "probe_mean"), g(r, "probe_std"))} | {r.knn_acc:.4f} | '
+                     f'{_pm(g(r, "short_mean"), g(r, "short_std"))} | {_pm(g(r, "probe_mean"), g(r, "probe_std"))}{_plr(r)} | {r.knn_acc:.4f} | '
                      f'{r.pretext_s:.0f} | {r.bissl_s:.0f} | {r.tune_s:.0f} | {r.finetune_s:.0f} | {r.total_s:.0f} |')
     lines += ['', f'BiSSL − each control, in points: the mean paired difference over the {n} seeds ± the half-width of its '
               '95% t-interval (an interval that excludes 0 is a difference the seeds support).', '',
