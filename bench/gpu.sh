@@ -69,7 +69,7 @@ if (( SMOKE )); then
   HG18=(--device cpu --arch tiny_cnn --size 8 --bs 8 --nu 2 --iters 2 --truth-rhs 2 --truth-iters 20 --damping 100
         --batches 2 --lower-steps 2 --variants reference,first-order,cg,cg-tol,lanczos-2,lanczos-4,recycle-2)
   ALTERNATION=(--device cpu --archs tiny_cnn --size 16 --pretext-bs 8 --bs 8 --lower-steps 2 --upper-steps 2 --alternations 1
-               --solvers lanczos)
+               --solvers lanczos cg)
   PRETEXT=(--device cpu --archs resnet18 --size 16 --bs 4 --steps 1 --warmup 0)
 else
   DEV=cuda; MODE='GPU'

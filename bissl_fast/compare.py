@@ -38,6 +38,11 @@ def load_json(file): return json.loads(Path(file).read_text())
 # %% ../nbs/05_compare.ipynb #4f22ed86
 def _jsonable(o): return json.loads(json.dumps(o, default=str))
 
+def _views_lib():
+    "The library that draws the pretext views, with its version: part of a stage's settings (another one draws other views)"
+    try: import kornia; return f'kornia {kornia.__version__}'
+    except ImportError: return None
+
 def cached(file, cfg):
     "The result saved in `file` if it was made with settings `cfg`, else None"
     file = Path(file)
@@ -98,7 +103,8 @@ def pretrain(dls, arch, pretext='simclr', epochs=100, lr=3e-3, out='runs/run', s
     "Stage 1: pretrain `arch` with `pretext` by `fit_one_cycle`; backbone, pretext model, CSV log and result under `out`"
     out,arch = check_writable(out),get_arch(arch)
     check_count(epochs, 'epochs')
-    cfg = dict(stage='pretext', arch=_name(arch), pretext=pretext, epochs=epochs, lr=lr, seed=seed, kwargs=kwargs, tag=tag)
+    cfg = dict(stage='pretext', arch=_name(arch), pretext=pretext, epochs=epochs, lr=lr, seed=seed, kwargs=kwargs, tag=tag,
+               views=_views_lib())
     init_distributed()  # under torchrun / accelerate launch: join the other processes first
     if (res := cached(out/'pretext.json', cfg)) is not None: return res
     dls = seeded(dls, seed); out.mkdir(parents=True, exist_ok=True)
@@ -124,7 +130,7 @@ def bilevel(dls, arch, pretrained, pretext='simclr', alternations=None, epochs=N
     out,arch = check_writable(out),get_arch(arch)
     if alternations is None and epochs is None: raise ValueError('give `alternations` or `epochs` for the BiSSL stage')
     cfg = dict(stage='bissl', arch=_name(arch), pretext=pretext, alternations=alternations, epochs=epochs, lr=lr, lower_lr=lower_lr,
-               head_warmup=head_warmup, seed=seed, pretext_kwargs=pretext_kwargs, kwargs=kwargs, tag=tag)
+               head_warmup=head_warmup, seed=seed, pretext_kwargs=pretext_kwargs, kwargs=kwargs, tag=tag, views=_views_lib())
     init_distributed()
     if (res := cached(out/'bissl.json', cfg)) is not None: return res
     dls = seeded(dls, seed); out.mkdir(parents=True, exist_ok=True)
