@@ -299,6 +299,9 @@ def _features(backbone, dl):
 def knn_accuracy(backbone, dls, k=20, temperature=0.07, chunk=1024):
     "Weighted k-NN accuracy of `backbone` features: `dls.labeled_dl(1)` queries vote among `dls.labeled_dl(0)` neighbours"
     with _eval_mode(backbone): (bank,by),(q,qy) = _features(backbone, dls.labeled_dl(0)),_features(backbone, dls.labeled_dl(1))
+    if by.ndim != 1 or by.is_floating_point(): raise ValueError(
+        f'k-NN accuracy needs one class index per image, got labels of shape {tuple(by.shape)} and dtype {by.dtype}: it measures '
+        'classification only. For other targets (multi-label, regression, masks, boxes) pass `metrics=[]` to `pretext_learner`.')
     c = max(getattr(dls, 'c', 0) or 0, int(by.max())+1, int(qy.max())+1)
     correct = 0
     for qc,yc in zip(q.split(chunk), qy.split(chunk)):
