@@ -53,19 +53,20 @@ class CLIError(ValueError): "A bad command-line option"
 def _kind(data): return data if data in ('digits', 'fashion_mnist') else 'folder'
 
 def get_dls_fn(data='digits', size=None, bs=None, pretext_bs=None, labels=None, unlabeled=None, valid='valid',
-               data_path=None, workers=0, device=None, skip_bad=False):
+               data_path=None, workers=0, device=None, skip_bad=False, views='simclr'):
     "A function building the `BilevelDataLoaders` of `data` (presets filling the `None`s), for the stage functions"
     p = presets[_kind(data)]
+    vkw = {} if views == 'simclr' else dict(views=views)  # the default recipe is not named: run folders keep their settings
     size,bs,pretext_bs = ifnone(size, p['size']),ifnone(bs, p['bs']),ifnone(pretext_bs, p['pretext_bs'])
     labels = ifnone(labels, p['labels']) or None  # 0: all labeled images
     if data == 'digits':
-        return partial(digits_dls, bs=bs, pretext_bs=pretext_bs, size=size, n_labeled_per_class=labels, device=device)
+        return partial(digits_dls, bs=bs, pretext_bs=pretext_bs, size=size, n_labeled_per_class=labels, device=device, **vkw)
     if data == 'fashion_mnist':
         return partial(fashion_mnist_dls, path=data_path, n_labeled_per_class=labels, bs=bs, pretext_bs=pretext_bs,
-                       size=size, device=device)
+                       size=size, device=device, **vkw)
     if not Path(data).is_dir(): raise CLIError(f"--data {data!r} is not 'digits', 'fashion_mnist' or a folder")
     return partial(BilevelDataLoaders.from_folders, path=Path(data).resolve(), pretext=unlabeled, valid=valid, size=size,
-                   bs=bs, pretext_bs=pretext_bs, num_workers=workers, device=device, **({'skip_bad': True} if skip_bad else {}))
+                   bs=bs, pretext_bs=pretext_bs, num_workers=workers, device=device, **({'skip_bad': True} if skip_bad else {}), **vkw)
 
 # %% ../nbs/06_cli.ipynb #850a18b1
 def _data_opts(
@@ -83,6 +84,8 @@ def _data_opts(
     workers:Param('data loader worker processes', int)=0,
     device:Param("'cpu', 'cuda', 'cuda:1', ... (default: cuda if available)", str)=None,
     skip_bad:Param('folder data: leave out image files that cannot be opened (with a warning) instead of stopping', store_true)=False,
+    views:Param("pretext views: 'simclr' or 'byol' (BYOL's asymmetric recipe; default: byol for --pretext byol, simclr otherwise)", str,
+                choices=['simclr', 'byol'])=None,
     ckpt_every:Param('also checkpoint every N steps (BiSSL: alternations); a checkpoint is always kept at each epoch end', int)=None,
     ckpt_minutes:Param('also checkpoint every this many minutes (SIGTERM/SIGINT always checkpoint, then stop)', float)=10.):
     "The options of every stage"
@@ -116,6 +119,7 @@ def _setup(kwargs):
     "Data function, its name, arch, pretext, run folder and checkpoint settings from the shared options, checked"
     o = _take(kwargs, _data_opts)
     arch,pretext,out = ifnone(o.pop('arch'), presets[_kind(o['data'])]['arch']),o.pop('pretext'),o.pop('out')
+    o['views'] = ifnone(o['views'], 'byol' if pretext == 'byol' else 'simclr')
     ckw = dict(ckpt_every=o.pop('ckpt_every'), ckpt_minutes=o.pop('ckpt_minutes'))
     dls_fn = get_dls_fn(**o)
     out = Path(ifnone(out, Path('runs')/Path(o['data']).name))

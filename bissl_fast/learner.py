@@ -108,7 +108,9 @@ class BilevelCallback(Callback):
 
     def before_batch(self):
         if self.iter % self.upper_steps == 0:
-            if self.alternations and self.n_alt >= self.alternations: raise CancelTrainException
+            if self.alternations and self.n_alt >= self.alternations:
+                self.spent = self.iter > 0   # stopped inside an epoch that trained: its row keeps the train loss
+                raise CancelTrainException
             self.lower_stage()
         self.t_stage = time.perf_counter()
 
@@ -143,7 +145,10 @@ class BilevelCallback(Callback):
     def after_batch(self):
         if hasattr(self, 't_stage'): self.stats['alt_s'][-1] += time.perf_counter()-self.t_stage
 
-    def after_train(self): self.release()
+    def after_train(self):
+        self.release()
+        if getattr(self, 'spent', False) and hasattr(self.learn, 'recorder'): self.learn.recorder.cancel_train = False
+        self.spent = False
     def after_fit(self): self.release()
     def carry(self):
         "The Ritz pairs the next stage recycles: the `recycle` best of the live stage, else those kept"
