@@ -20,3 +20,16 @@ def test_bench_hypergrad_tiny():
     assert 'recycle-K carries 4 Ritz pairs' in r.stdout and r.stdout.count('converged solve') == 2, r.stdout
     m = re.search(r'converged solve: MINRES on right-hand sides \[0, 2\]: \d+ HVPs to ([0-9.e+-]+), \d+ HVPs to ([0-9.e+-]+)', r.stdout)
     assert m and max(float(m.group(1)), float(m.group(2))) <= 1e-4, r.stdout
+
+def test_bench_lowrank_transfer_tiny():
+    "bench/lowrank_transfer.py: every variant's row, its HVP count, cosines in [-1, 1]; on a near-identity operator the first solve is exact"
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(ROOT)}
+    r = subprocess.run([sys.executable, 'bench/lowrank_transfer.py', '--arch', 'tiny_cnn', '--size', '8', '--bs', '8', '--damping', '100'],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = {m.group(1): m.group(2).split(' | ') for m in re.finditer(r'^\| ([A-Z][0-9+]+(?: fom| mr|\+R)?) \| (.*) \|$', r.stdout, re.M)}
+    assert set(rows) == {'L10', 'L10+R', 'L12', 'L12+R', 'L15', 'L15+R', 'G5+7 fom', 'G5+7 mr', 'G6+6 fom', 'G6+6 mr', 'G8+4 fom', 'G8+4 mr'}, r.stdout
+    assert [int(rows[k][0]) for k in ('L10', 'L15+R', 'G5+7 mr')] == [10, 23, 12], r.stdout
+    for k,v in rows.items(): assert all(-1 <= float(c) <= 1 for c in v[1:]), (k, v)
+    # damping 100 makes A close to I: the first right-hand side is solved, and the Richardson step helps the later ones
+    assert float(rows['L10'][1]) > 0.999 and float(rows['L10+R'][2]) >= float(rows['L10'][2]), r.stdout
