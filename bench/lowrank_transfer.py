@@ -16,12 +16,12 @@ import sys, time, torch, warnings
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import hypergrad as hb
-from bissl_fast.hypergrad import hvp_operator, ij_matvec, solve_minres, preserved_buffers, _flat, _unflat
+from bissl_fast.hypergrad import hvp_operator, ij_matvec, solve_minres, preserved_buffers, _flat, _unflat, _spectral_gain
 
 def cos(x, y): x, y = x.double(), y.double(); return float(x @ y / (x.norm() * y.norm()))
 
 class Space:
-    "Orthonormal rows Q with their exact images AQ: Ritz pairs and min-residual solves in span(Q), A = I outside"
+    "Orthonormal rows Q with their exact images AQ (which the library's `lanczos` does not keep): Ritz pairs and min-residual solves"
     def __init__(self, A): self.A, self.Q, self.AQ = A, [], []
     def add(self, q):
         "Add `q`'s part outside span(Q) (one matvec); returns its image, or None if nothing was left"
@@ -31,12 +31,12 @@ class Space:
         self.Q.append(q / q.norm()); self.AQ.append(self.A(self.Q[-1]))
         return self.AQ[-1]
     def fom(self, w):
-        "Low-rank inverse from the Ritz pairs of span(Q) (the library's `lowrank_solve`, |α| floored at 1e-2)"
+        "Low-rank inverse from the Ritz pairs of span(Q), A = I outside (as `lowrank_solve`, with its default policy and floor)"
         Q = torch.stack(self.Q); G = (Q @ torch.stack(self.AQ).T).double()
         al, S = torch.linalg.eigh((G + G.T) / 2)
-        al = torch.where(al.abs() < 1e-2, 1e-2 * torch.sign(al), al)
+        gain = _spectral_gain(al)[0].float()
         U = S.T.float() @ Q; c = U @ w
-        return w + U.T @ ((1 / al.float() - 1) * c)
+        return w + U.T @ ((gain - 1) * c)
     def mr(self, w):
         "x = w_⊥ + Q y, y minimising ‖w − w_⊥ − (AQ)ᵀy‖"
         Q, AQ = torch.stack(self.Q), torch.stack(self.AQ)

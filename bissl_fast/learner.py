@@ -103,7 +103,7 @@ class BilevelCallback(Callback):
         if not (hasattr(self.learn, 'skip_to_epoch') or getattr(self.learn, 'resumed', False)): self.n_lower,self.n_alt = 0,0  # a resumed fit keeps its counters
 
     def before_train(self):
-        self.stats = {k:[] for k in _STATS}
+        self.stats,self.spent = {k:[] for k in _STATS},False
         if self.alternations and self.n_alt >= self.alternations: raise CancelTrainException
 
     def before_batch(self):
@@ -147,8 +147,7 @@ class BilevelCallback(Callback):
 
     def after_train(self):
         self.release()
-        if getattr(self, 'spent', False) and hasattr(self.learn, 'recorder'): self.learn.recorder.cancel_train = False
-        self.spent = False
+        if self.spent and hasattr(self.learn, 'recorder'): self.learn.recorder.cancel_train = False
     def after_fit(self): self.release()
     def carry(self):
         "The Ritz pairs the next stage recycles: the `recycle` best of the live stage, else those kept"
