@@ -200,18 +200,27 @@ def cli_compare(
     tune_seed:Param('--tune: seed of the validation split and of the random draws', int)=0,
     probe_epochs:Param('linear-probe epochs (head alone on the frozen backbone); 0: no probe', int)=10,
     short:Param('short-budget fine-tuning: this fraction of the epochs; 0: none', float)=0.1,
+    repeats:Param('whole-pipeline repeats: rerun every stage (stage 1, the matched stage 1, BiSSL, the tuning split, fine-tuning) '
+                  'with seed r = 0..R-1 into <out>/repeat<r>, and take the intervals over the repeats; 0: one pipeline run, '
+                  'intervals over --seeds', int)=0,
+    jobs:Param('--repeats: how many repeats run at once, each in its own process', int)=1,
     **kwargs):
-    "The study: one pretext stage, then baseline (fine-tune) vs BiSSL (BiSSL + fine-tune), same seeds -> results.md/.csv, finetune.png"
+    "The study: baseline (pretext, fine-tune) vs BiSSL (pretext, BiSSL, fine-tune), paired; --repeats R reruns it whole R times -> results.md/.csv, finetune.png"
     bkw,fkw = _take(kwargs, _bissl_opts),_take(kwargs, _ft_opts)
     hw,seeds = bkw.pop('head_warmup'),fkw.pop('seeds')
     if not 0 < tune_pct < 1: raise CLIError(f'--tune_pct must be a fraction in (0, 1), got {tune_pct}')
     if not 0 <= short < 1: raise CLIError(f'--short must be a fraction of the epochs in [0, 1), got {short}')
+    if repeats and list(seeds) != list(inspect.signature(_ft_opts).parameters['seeds'].default):
+        raise CLIError('--seeds and --repeats exclude each other: repeat r fine-tunes with seed r')
+    if repeats and tune_seed: raise CLIError('--tune_seed and --repeats exclude each other: repeat r splits with seed r')
+    if repeats == 1: raise CLIError('--repeats needs at least 2 repeats (an interval needs 2); 0 runs one pipeline')
     dls_fn,data,arch,pretext,out,ckw = _setup(kwargs)
-    return compare(dls_fn, arch, pretext, out=out, seeds=seeds, pretext_epochs=pretext_epochs, pretext_lr=pretext_lr,
+    run = partial(compare_repeats, repeats=repeats, jobs=jobs) if repeats else partial(compare, seeds=seeds)
+    return run(dls_fn, arch, pretext, out=out, pretext_epochs=pretext_epochs, pretext_lr=pretext_lr,
                    alternations=alternations, bissl_lr=bissl_lr, lower_lr=lower_lr, head_warmup=hw, ft_epochs=ft_epochs,
                    ft_lr=ft_lr, freeze_epochs=fkw['freeze_epochs'], ft_method=fkw['method'], lr_mult=fkw['lr_mult'], bissl_kwargs=bkw,
                    matched=matched, scratch=scratch, extra_control=extra_control, tune=tune or None, tune_pct=tune_pct,
-                   tune_seed=tune_seed, probe_epochs=probe_epochs, short=short, **ckw)
+                   **({} if repeats else dict(tune_seed=tune_seed)), probe_epochs=probe_epochs, short=short, **ckw)
 
 # %% ../nbs/06_cli.ipynb #346908b2
 commands = dict(pretrain=cli_pretrain, bilevel=cli_bilevel, finetune=cli_finetune, compare=cli_compare)
@@ -225,7 +234,7 @@ def _usage():
     return '\n'.join(lines)
 
 _counts = dict(tune=0, tune_seed=0, probe_epochs=0, epochs=1, alternations=1, pretext_epochs=1, ft_epochs=1, lower_steps=0, upper_steps=1, cg_iters=1, head_warmup=0,
-               freeze_epochs=0, size=1, bs=1, pretext_bs=1, labels=0, workers=0, ckpt_every=1)
+               freeze_epochs=0, size=1, bs=1, pretext_bs=1, labels=0, workers=0, ckpt_every=1, repeats=0, jobs=1)
 
 def _check_counts(args):
     "The whole-number options, checked before anything runs"

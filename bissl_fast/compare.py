@@ -4,7 +4,9 @@
 
 # %% ../nbs/05_compare.ipynb #db6cab73
 from __future__ import annotations
-import json, os, time, math, inspect
+import json, os, re, time, math, inspect, pickle, multiprocessing
+import concurrent.futures as cf  # not fastcore's `ProcessPoolExecutor`, which `fastai.vision.all` exports
+from contextlib import redirect_stdout
 from fastai.vision.all import *
 from .data import atomic_write, atomic_save, check_writable, check_count
 from .pretext import pretext_learner, tiny_cnn, create_encoder, knn_accuracy, _img_size
@@ -16,7 +18,8 @@ from .distributed import init_distributed, is_main, is_distributed, rank, barrie
 __all__ = ['archs', 'is_classification', 'task_knn', 'save_json', 'load_json', 'cached', 'seeded', 'get_arch', 'csv_logger',
            'pretrain', 'bilevel', 'ValidHistory', 'load_encoder', 'FrozenBackbone', 'ValidLast', 'finetune',
            'random_init', 'stratified_split', 'labeled_split', 'tuning_dls', 'draw_settings', 'tune_finetune',
-           't_interval', 'results_table', 'markdown_table', 'plot_history', 'compare']
+           't_interval', 'results_table', 'markdown_table', 'plot_history', 'compare', 'repeat_dir', 'run_repeats',
+           'repeats_table', 'compare_repeats']
 
 # %% ../nbs/05_compare.ipynb #56b34263
 def is_classification(dls):
@@ -364,44 +367,71 @@ def _pm(m, s, pts=False):
 
 def _plr(r): return f' ({r.probe_lr:g}, {r.probe_wd:g})' if isinstance(getattr(r, 'probe_lr', None), (int, float)) and not math.isnan(r.probe_lr) else ''
 
-def markdown_table(df):
-    "The results `DataFrame` as two markdown tables: the pipelines, then BiSSL − each control with 95% intervals"
+_units = dict(
+    seed=('seed', 'fine-tuning seeds of one pipeline run', 'One pipeline run: stage 1, BiSSL and the tuning split are the same for '
+          'every seed, so these intervals leave out the variation between whole runs (on another machine, other rounding gives '
+          'another run); `compare_repeats` (`--repeats`) measures it.'),
+    repeat=('repeat', 'whole-pipeline repeats', 'Each repeat reran stage 1, the compute-matched stage 1, BiSSL, the tuning split '
+            'and the fine-tuning with its own seed, so the intervals include every source of randomness of the study.'))
+
+def _settings(r):
+    "A row's fine-tuning settings: the chosen lr, frozen epochs and wd (one per repeat in a repeats table)"
+    s = r.settings if isinstance(getattr(r, 'settings', None), str) else f'{r.lr:g}, {r.freeze_epochs}, {r.wd:g}'
+    return s + (f', {r.ft_epochs} epochs' if r.key == 'extra' else '')
+
+def _knn(r, d=False):
+    "A row's k-NN accuracy (or BiSSL's lead in it, `d`), with its spread or interval where the table has one"
+    m,s = (r.d_knn, getattr(r, 'd_knn_ci', None)) if d else (r.knn_acc, getattr(r, 'knn_std', None))
+    if s is None: return f'{round(m*100, 2)+0.:+.2f}' if d else f'{m:.4f}'
+    return _pm(m, s, d)
+
+def markdown_table(df, unit='seed'):
+    "The results `DataFrame` as two markdown tables: the pipelines, then BiSSL − each control with 95% intervals over `unit`s"
     n,g = len(df.accs[0].split()),lambda r,k: getattr(r, k, math.nan)
+    one,many,caveat = _units[unit]
     short = f' ({int(df.short_epochs.iloc[0])} epochs)' if 'short_epochs' in df else ''
-    probe = f' ({int(df.probe_epochs.iloc[0])} epochs; its lr, wd)' if 'probe_epochs' in df else ''
-    hdr = ['pipeline', 'fine-tuning: lr, frozen epochs, wd' + (' (tuned on validation)' if df.tuned.all() else ''),
-           f'accuracy (mean ± std, {n} seed{"s" if n>1 else ""})', f'short budget{short}', f'linear probe{probe}',
-           'k-NN acc. before fine-tuning', 'pretext s', 'BiSSL s', 'tuning s', 'fine-tune s (all seeds)', 'total s']
+    probe = f' ({int(df.probe_epochs.iloc[0])} epochs{"; its lr, wd" if "probe_lr" in df else ""})' if 'probe_epochs' in df else ''
+    per = '; per repeat' if unit == 'repeat' else ''
+    hdr = ['pipeline', f'fine-tuning: lr, frozen epochs, wd{per}' + (' (tuned on validation)' if df.tuned.all() else ''),
+           f'accuracy (mean ± std, {n} {one}{"s" if n>1 else ""})', f'short budget{short}', f'linear probe{probe}',
+           'k-NN acc. before fine-tuning', 'pretext s', 'BiSSL s', 'tuning s', f'fine-tune s (all {one}s)', 'total s']
     lines = ['| ' + ' | '.join(hdr) + ' |', '|' + ' --- |'*len(hdr)]
     for r in df.itertuples():
-        ep = f', {r.ft_epochs} epochs' if r.key == 'extra' else ''
-        lines.append(f'| {r.pipeline} | {r.lr:g}, {r.freeze_epochs}, {r.wd:g}{ep} | {_pm(r.acc_mean, r.acc_std)} | '
-                     f'{_pm(g(r, "short_mean"), g(r, "short_std"))} | {_pm(g(r, "probe_mean"), g(r, "probe_std"))}{_plr(r)} | {r.knn_acc:.4f} | '
+        lines.append(f'| {r.pipeline} | {_settings(r)} | {_pm(r.acc_mean, r.acc_std)} | '
+                     f'{_pm(g(r, "short_mean"), g(r, "short_std"))} | {_pm(g(r, "probe_mean"), g(r, "probe_std"))}{_plr(r)} | {_knn(r)} | '
                      f'{r.pretext_s:.0f} | {r.bissl_s:.0f} | {r.tune_s:.0f} | {r.finetune_s:.0f} | {r.total_s:.0f} |')
-    lines += ['', f'BiSSL − each control, in points: the mean paired difference over the {n} seeds ± the half-width of its '
-              '95% t-interval (an interval that excludes 0 is a difference the seeds support).', '',
+    lines += ['', f'BiSSL − each control, in points: the mean paired difference over the {n} {many} ± the half-width of its '
+              f'95% t-interval (an interval that excludes 0 is a difference the {one}s support). {caveat}', '',
               '| BiSSL − | fine-tuned | short budget | linear probe | k-NN |', '| --- | --- | --- | --- | --- |']
     for r in df.iloc[:-1].itertuples():
         lines.append(f'| {r.pipeline.split(" →")[0]} | {_pm(g(r, "d_acc"), g(r, "d_acc_ci"), True)} | '
                      f'{_pm(g(r, "d_short"), g(r, "d_short_ci"), True)} | {_pm(g(r, "d_probe"), g(r, "d_probe_ci"), True)} | '
-                     f'{round(r.d_knn*100, 2)+0.:+.2f} |')
+                     f'{_knn(r, True)} |')
     return '\n'.join(lines)
 
 # %% ../nbs/05_compare.ipynb #ab881e0e
 _short = dict(scratch='no pretext', baseline='baseline', matched='baseline, pretext as long as BiSSL',
               extra='baseline, fine-tuned longer', bissl='BiSSL')
 
-def plot_history(out, seeds, matched=False, scratch=False, fname='finetune.png', extra=False):
-    "Plot each pipeline's mean valid accuracy per fine-tune epoch; save it to `out/fname` and `finetune_history.csv`"
-    out,rows = Path(out),[]
+def _runs_of(out, seeds, repeats=None):
+    "`(folder, seed)` of each fine-tuning of a study: the `seeds` in `out`, or seed `r` in each repeat folder"
+    return [(Path(out), s) for s in seeds] if repeats is None else [(repeat_dir(out, r), r) for r in repeats]
+
+def plot_history(out, seeds, matched=False, scratch=False, fname='finetune.png', extra=False, repeats=None):
+    "Plot each pipeline's mean valid accuracy per fine-tune epoch (over `seeds`, or over `repeats`); save to `out/fname` and `finetune_history.csv`"
+    out,rows,runs,ragged = Path(out),[],_runs_of(out, seeds, repeats),False
     fig,ax = plt.subplots(figsize=(6, 4))
-    for pipe,lbl,_ in _pipelines(out, matched, scratch, extra, seeds):
+    for pipe,lbl,_ in _pipelines(runs[0][0], matched, scratch, extra, [runs[0][1]]):
         if pipe == 'extra': continue  # its runs keep only their last epoch
-        h = np.array([r['history'] for r in _ft_runs(out, pipe, seeds)])
-        rows += [dict(pipeline=pipe, seed=s, epoch=e+1, accuracy=a) for s,hs in zip(seeds, h) for e,a in enumerate(hs)]
-        m,s,x = h.mean(0),h.std(0),np.arange(1, h.shape[1]+1)
+        hs = [_ft_runs(o, pipe, [s])[0]['history'] for o,s in runs]
+        rows += [dict(pipeline=pipe, seed=s, epoch=e+1, accuracy=a) for (_,s),hh in zip(runs, hs) for e,a in enumerate(hh)]
+        n = min(map(len, hs)); ragged |= n < max(map(len, hs))  # repeats may choose different frozen epochs: align the ends
+        h = np.array([hh[-n:] for hh in hs])
+        m,s,x = h.mean(0),h.std(0),np.arange(1, n+1)
         ax.plot(x, m, marker='.', label=_short[pipe]); ax.fill_between(x, m-s, m+s, alpha=0.2)
-    ax.set(xlabel='fine-tune epoch', ylabel='valid accuracy', title=f'Fine-tuning, mean ± std over {len(seeds)} seeds')
+    what = f'{len(seeds)} seeds' if repeats is None else f'{len(repeats)} whole-pipeline repeats'
+    xl = 'fine-tune epoch' + (' (the last ones: the runs chose different frozen epochs)' if ragged else '')
+    ax.set(xlabel=xl, ylabel='valid accuracy', title=f'Fine-tuning, mean ± std over {what}')
     ax.grid(alpha=0.3); ax.legend(loc='lower right')
     atomic_write(out/fname, lambda t: fig.savefig(t, format='png', dpi=100, bbox_inches='tight'))
     atomic_write(out/'finetune_history.csv', lambda t: pd.DataFrame(rows).to_csv(t, index=False))
@@ -434,23 +464,23 @@ def compare(dls_fn, arch, pretext='simclr', out='runs/compare', seeds=(0,1,2,3,4
             alternations=60, bissl_lr=0.03, lower_lr=1e-3, head_warmup=5, ft_epochs=30, ft_lr=0.1, freeze_epochs=1,
             ft_method='fine_tune', lr_mult=10, pretext_kwargs=None, bissl_kwargs=None, matched=False, scratch=False, show=True,
             ckpt_every=None, ckpt_minutes=10., tune=None, tune_pct=0.3, tune_seed=0, probe_epochs=10, short=0.1,
-            extra_control=False):
+            extra_control=False, stage_seed=0):
     "Baseline (pretext → fine-tune) vs BiSSL (pretext → BiSSL → fine-tune) on `dls_fn()`, paired `seeds`, settings tuned on validation if `tune`"
     out,seeds,pkw,data = check_writable(out),list(seeds),ifnone(pretext_kwargs, {}),_name(dls_fn)
     check_count(probe_epochs, 'probe_epochs', min=0)
     if not 0 <= short < 1: raise ValueError(f'short must be a fraction of the epochs in [0, 1) (0: no short run), got {short}')
     ckw = dict(ckpt_every=ckpt_every, ckpt_minutes=ckpt_minutes)
     # phase 1: the stages
-    pre = pretrain(dls_fn, arch, pretext, pretext_epochs, pretext_lr, out=out, tag=data, **ckw, **pkw)
+    pre = pretrain(dls_fn, arch, pretext, pretext_epochs, pretext_lr, out=out, seed=stage_seed, tag=data, **ckw, **pkw)
     bbs,tags = {},{}
-    if scratch: random_init(dls_fn, arch, out=out, tag=data); bbs['scratch'],tags['scratch'] = None,'random init'
+    if scratch: random_init(dls_fn, arch, seed=stage_seed, out=out, tag=data); bbs['scratch'],tags['scratch'] = None,'random init'
     bbs['baseline'],tags['baseline'] = out/'pretext.pth',pre['cfg']
     if matched:
         extra = math.ceil(alternations*_lower_steps(bissl_kwargs)/len(seeded(dls_fn, 0).pretext))
-        mpre = pretrain(dls_fn, arch, pretext, pretext_epochs+extra, pretext_lr, out=out/'matched', tag=data, **ckw, **pkw)
+        mpre = pretrain(dls_fn, arch, pretext, pretext_epochs+extra, pretext_lr, out=out/'matched', seed=stage_seed, tag=data, **ckw, **pkw)
         bbs['matched'],tags['matched'] = out/'matched'/'pretext.pth',mpre['cfg']
     bis = bilevel(dls_fn, arch, out/'pretext_model.pth', pretext, alternations=alternations, lr=bissl_lr, lower_lr=lower_lr,
-                  head_warmup=head_warmup, out=out, tag=dict(data=data, src=pre['cfg']), pretext_kwargs=pkw, **ckw, **ifnone(bissl_kwargs, {}))
+                  head_warmup=head_warmup, out=out, seed=stage_seed, tag=dict(data=data, src=pre['cfg']), pretext_kwargs=pkw, **ckw, **ifnone(bissl_kwargs, {}))
     bbs['bissl'],tags['bissl'] = out/'bissl.pth',bis['cfg']
     dls = dls_fn()  # phases 2 and 3 share these loaders, reseeded for every run (`seeded`): 60k images are not rebuilt 100 times
     # phase 2: the settings, from the labeled training images alone
@@ -489,9 +519,97 @@ def compare(dls_fn, arch, pretext='simclr', out='runs/compare', seeds=(0,1,2,3,4
         f'Settings: pretext {pretext_epochs} epochs (lr {pretext_lr}); BiSSL {alternations} alternations (upper lr {bissl_lr}, '
         f'not tuned; lower lr {lower_lr}, head warm-up {head_warmup}, {ifnone(bissl_kwargs, {})}); fine-tuning `{ft_method}` '
         f'{ft_epochs} epochs, lr_mult {lr_mult}, lr/frozen epochs/wd {how}; short budget {short:g} × the epochs; linear probe '
-        f'{probe_epochs} epochs; seeds {seeds}.'])
+        f'{probe_epochs} epochs; fine-tuning seeds {seeds}' + (f', stage seed {stage_seed}' if stage_seed else '') + '.'])
     atomic_write(out/'results.md', lambda t: Path(t).write_text(md + '\n'))
     fig = plot_history(out, seeds, matched, scratch, extra=extra_control)
+    if show and is_main(): print(md)
+    plt.close(fig)
+    return df
+
+# %% ../nbs/05_compare.ipynb #bfc267a1
+def repeat_dir(out, r):
+    "The run folder of whole-pipeline repeat `r` of the study in `out`"
+    return Path(out)/f'repeat{r}'
+
+def _one_repeat(r, dls_fn, arch, kwargs):
+    "Repeat `r`: `compare` with every seed `r`, into `repeat_dir(out, r)`; its printout into that folder's `log.txt`"
+    out = check_writable(repeat_dir(kwargs.pop('out'), r))
+    with open(out/'log.txt', 'a') as f, redirect_stdout(f):
+        compare(dls_fn, arch, out=out, seeds=[r], tune_seed=r, stage_seed=r, show=False, **kwargs)
+    return r
+
+def _set_threads(n): torch.set_num_threads(n)
+
+def _check_picklable(*objs):
+    "Raise a clear error if `objs` cannot be sent to another process"
+    try: pickle.dumps(objs)
+    except Exception as e: raise ValueError(
+        f'jobs > 1 runs the repeats in other processes, which must receive the data function and settings: {e}. Pass a '
+        'module-level function (or a `partial` of one) as `dls_fn`, not a lambda or a function defined in a notebook, '
+        'or use jobs=1.') from e
+
+def run_repeats(dls_fn, arch, repeats, jobs=1, **kwargs):
+    "Run whole-pipeline `repeats` of `compare(dls_fn, arch, **kwargs)`, `jobs` at a time in separate processes"
+    args = [(r, dls_fn, arch, dict(kwargs)) for r in repeats]
+    if jobs == 1: return [_one_repeat(*a) for a in args]
+    _check_picklable(args)
+    if is_distributed(): raise ValueError('jobs > 1 cannot run under torchrun/accelerate launch: use jobs=1 there')
+    ctx,threads = multiprocessing.get_context('spawn'),max(1, torch.get_num_threads()//jobs)
+    with cf.ProcessPoolExecutor(min(jobs, len(args)), mp_context=ctx, initializer=_set_threads, initargs=(threads,)) as ex:
+        return list(ex.map(_one_repeat, *zip(*args)))
+
+# %% ../nbs/05_compare.ipynb #61dc6194
+def _diffs(rows, vals):
+    "BiSSL − each control, paired by repeat, as mean and interval columns of `rows` (BiSSL last)"
+    for r in rows[:-1]:
+        for col in ('acc', 'short', 'probe', 'knn'):
+            if ('bissl', col) in vals and (r['key'], col) in vals:
+                r[f'd_{col}'],r[f'd_{col}_ci'] = t_interval(vals['bissl', col] - vals[r['key'], col])
+
+def repeats_table(out, repeats):
+    "A `DataFrame` of the finished `repeats` in `out`: one row per pipeline, over the repeats, with BiSSL − each control"
+    dfs = [pd.read_csv(repeat_dir(out, r)/'results.csv').set_index('key') for r in repeats]
+    rows,vals = [],{}
+    for k in dfs[0].index:
+        rs = [d.loc[k] for d in dfs]
+        row = dict(pipeline=rs[0].pipeline, key=k, ft_epochs=rs[0].ft_epochs, tuned=all(x.tuned for x in rs),
+                   settings='; '.join(f'{x.lr:g}, {x.freeze_epochs}, {x.wd:g}' for x in rs))
+        for col,src in (('acc', 'acc_mean'), ('short', 'short_mean'), ('probe', 'probe_mean'), ('knn', 'knn_acc')):
+            if src not in dfs[0] or any(pd.isna(x[src]) for x in rs): continue
+            a = vals[k, col] = np.array([x[src] for x in rs], dtype=float)
+            nm = 'knn_acc' if col == 'knn' else f'{col}_mean'
+            row.update({nm: a.mean(), f'{col}_std': a.std(ddof=1)})
+            if col in ('short', 'probe'): row[f'{col}_epochs'] = rs[0][f'{col}_epochs']
+        row['accs'] = ' '.join(f'{a:.4f}' for a in vals[k, 'acc'])
+        row.update({c: sum(x[c] for x in rs) for c in ('pretext_s', 'bissl_s', 'tune_s', 'finetune_s', 'total_s')})
+        rows.append(row)
+    _diffs(rows, vals)
+    return pd.DataFrame(rows)
+
+# %% ../nbs/05_compare.ipynb #5bda8159
+def _repeat_settings(out, r):
+    "The settings sentence of repeat `r`'s `results.md`, less what differs between repeats (its seeds)"
+    s = (repeat_dir(out, r)/'results.md').read_text().split('Settings: ')[-1].split('; fine-tuning seeds')[0]
+    return re.sub(r' \(split seed \d+\)', '', s)
+
+@delegates(compare, but=['seeds', 'tune_seed', 'stage_seed'])
+def compare_repeats(dls_fn, arch, pretext='simclr', out='runs/compare', repeats=4, jobs=1, show=True, **kwargs):
+    "`compare` rerun whole `repeats` times (each with its own seed for every stage), `jobs` at once; intervals over the repeats"
+    out,reps,data = check_writable(out),list(range(repeats)) if isinstance(repeats, int) else list(repeats),_name(dls_fn)
+    if len(reps) < 2 or len(set(reps)) < len(reps): raise ValueError(f'repeats must be at least 2 distinct repeats (an interval needs 2), got {repeats!r}')
+    jobs = check_count(jobs, 'jobs')
+    for k in ('seeds', 'tune_seed', 'stage_seed'):
+        if k in kwargs: raise ValueError(f'compare_repeats sets `{k}` itself (repeat r uses seed r); leave it out')
+    t0 = time.perf_counter()
+    run_repeats(dls_fn, arch, reps, jobs, pretext=pretext, out=out, **kwargs)
+    secs,df = time.perf_counter() - t0,repeats_table(out, reps)
+    atomic_write(out/'results.csv', lambda t: df.to_csv(t, index=False))
+    md = '\n'.join([f'Data `{data}`, arch `{_name(get_arch(arch))}`, pretext `{pretext}`, run folder `{out}`: {len(reps)} '
+                    f'whole-pipeline repeats ({reps}), {jobs} at a time, in {secs:.0f} s', '', markdown_table(df, 'repeat'), '',
+                    f'Settings of each repeat: {_repeat_settings(out, reps[0])}; repeat r: every seed r (stages, tuning split, fine-tuning).'])
+    atomic_write(out/'results.md', lambda t: Path(t).write_text(md + '\n'))
+    flags = {k: kwargs.get(k, False) for k in ('matched', 'scratch')}
+    fig = plot_history(out, None, extra=kwargs.get('extra_control', False), repeats=reps, **flags)
     if show and is_main(): print(md)
     plt.close(fig)
     return df

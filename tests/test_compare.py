@@ -1,5 +1,6 @@
 """`compare(tune=...)`'s guarantees on tiny data (CPU, seconds): tuning never reads the test split, each pipeline gets its own
-settings when the data call for it, and the table carries the paired intervals."""
+settings when the data call for it, and the table carries the paired intervals; `compare_repeats` (whole-pipeline repeats)
+runs the same in parallel processes, resumes inside a repeat, reruns every stage per repeat and stays paired."""
 import contextlib, io, json, math
 from functools import partial
 import numpy as np, pytest, torch
@@ -7,7 +8,11 @@ from fastai.vision.all import defaults, set_seed, nn, deepcopy
 from fastai.callback.progress import ProgressCallback
 from bissl_fast.data import BilevelDataLoaders, pretext_augs
 from bissl_fast.datasets import _digits, balanced_subset, digits_dls
-from bissl_fast.compare import compare, _tune_all, tuning_dls, load_encoder, load_json, t_interval
+import bissl_fast.compare as cmp
+import pandas as pd
+from fastai.callback.core import Callback
+from bissl_fast.learner import Checkpoint
+from bissl_fast.compare import compare, compare_repeats, _tune_all, tuning_dls, load_encoder, load_json, t_interval
 
 @pytest.fixture(autouse=True)
 def quiet(monkeypatch): monkeypatch.setattr(defaults, 'callbacks', [c for c in defaults.callbacks if c is not ProgressCallback])
@@ -73,3 +78,56 @@ def test_settings_differ_when_the_data_make_them_differ(tmp_path):
                         epochs=10, method='probe', freeze_epochs=0, wd=0.)
     assert [res[p]['finetune']['chosen'] for p in ('small', 'big')] == [dict(lr=1.), dict(lr=1e-3)], res
     assert load_json(tmp_path/'tune'/'big.json')['finetune']['chosen'] == dict(lr=1e-3)
+
+# Whole-pipeline repeats: `compare_repeats` reruns every stage with seed r; in parallel processes or one after the other,
+# and interrupted inside a repeat or not, it gives the same study.
+RKW = dict(pretext_epochs=1, alternations=4, head_warmup=1, ft_epochs=2, tune=2, probe_epochs=1, short=0.5, matched=True,
+           show=False, pretext_kwargs=dict(proj_dims=(64, 64)), bissl_kwargs=dict(lower_steps=3, upper_steps=5, lanczos_steps=2))
+RDLS = partial(digits_dls, bs=10, pretext_bs=64, size=16, n_labeled_per_class=10, device='cpu')
+
+class StopBisslOfRepeat1(Callback):
+    "Stop the BiSSL stage of repeat 1 after its first epoch (its checkpoint written), as a killed process would"
+    order = Checkpoint.order+1
+    def after_epoch(self):
+        if self.epoch == 0 and self.learn.path.name == 'repeat1': raise KeyboardInterrupt
+
+@pytest.fixture(scope='module')
+def repeat_studies(tmp_path_factory):
+    "The same 2-repeat study: in 2 processes at once; and in one process, interrupted inside repeat 1 and resumed"
+    d = tmp_path_factory.mktemp('repeats')
+    par = compare_repeats(RDLS, 'tiny_cnn', out=d/'par', repeats=2, jobs=2, **RKW)
+    real = cmp.bilevel
+    def stopping(*args, **kwargs): return real(*args, cbs=StopBisslOfRepeat1(), **kwargs)
+    cmp.bilevel = stopping
+    try:
+        with pytest.raises(KeyboardInterrupt): compare_repeats(RDLS, 'tiny_cnn', out=d/'seq', repeats=2, jobs=1, **RKW)
+    finally: cmp.bilevel = real
+    assert (d/'seq'/'repeat1'/'bissl_ckpt.pth').exists() and not (d/'seq'/'repeat1'/'bissl.json').exists()
+    mtime = (d/'seq'/'repeat0'/'bissl.json').stat().st_mtime
+    seq = compare_repeats(RDLS, 'tiny_cnn', out=d/'seq', repeats=2, jobs=1, **RKW)
+    assert (d/'seq'/'repeat0'/'bissl.json').stat().st_mtime == mtime  # the finished repeat was read back, not rerun
+    return par, seq, d
+
+def test_repeats_parallel_equals_interrupted_sequential(repeat_studies):
+    par,seq,d = repeat_studies
+    assert 'resuming from' in (d/'seq'/'repeat1'/'log.txt').read_text()  # repeat 1 went on from its BiSSL checkpoint
+    cols = [c for c in par.columns if not c.endswith('_s')]  # all but the seconds
+    pd.testing.assert_frame_equal(par[cols], seq[cols])
+    for r in (0, 1):
+        a,b = (torch.load(d/k/f'repeat{r}'/'bissl.pth') for k in ('par', 'seq'))
+        for k in a: assert torch.equal(a[k], b[k]), k
+
+def test_repeats_differ_and_stay_paired(repeat_studies):
+    par,_,d = repeat_studies
+    w = [torch.load(d/'par'/f'repeat{r}'/p) for r in (0, 1) for p in ('pretext.pth', 'matched/pretext.pth', 'bissl.pth')]
+    for a,b in zip(w[:3], w[3:]): assert not all(torch.equal(a[k], b[k]) for k in a)  # every stage reran with its own seed
+    splits = [load_json(d/'par'/f'repeat{r}'/'tune'/'baseline.json')['finetune']['settings'] for r in (0, 1)]
+    assert splits[0] != splits[1]  # the tuning candidates are drawn with the repeat's seed too
+    acc = {p: np.array([load_json(d/'par'/f'repeat{r}'/'finetune'/f'{p}_seed{r}.json')['acc'] for r in (0, 1)])
+           for p in ('baseline', 'matched', 'bissl')}
+    t = par.set_index('key')
+    for p in ('baseline', 'matched'):
+        diff = acc['bissl'] - acc[p]
+        assert t.loc[p, 'd_acc'] == pytest.approx(diff.mean()) and t.loc[p, 'd_acc_ci'] == pytest.approx(12.706*diff.std(ddof=1)/math.sqrt(2), rel=1e-3)
+    md = (d/'par'/'results.md').read_text()
+    assert 'over the 2 whole-pipeline repeats' in md and '2 at a time' in md

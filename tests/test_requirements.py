@@ -3,6 +3,7 @@ import importlib.metadata as md, shlex
 from configparser import ConfigParser
 from pathlib import Path
 from packaging.requirements import Requirement
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 cfg = ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini', encoding='utf-8')
@@ -26,3 +27,15 @@ def test_dev_pins_in_ranges():
         if p.name in REQS and any(s.operator == '==' for s in p.specifier):
             v = next(s.version for s in p.specifier if s.operator == '==')
             assert REQS[p.name].specifier.contains(v), f'the development pin {p} is outside the supported range {REQS[p.name]}'
+
+def _pins(f): return {r.name: r for r in (Requirement(l.split('#')[0]) for l in (ROOT/f).read_text().splitlines() if l.split('#')[0].strip())}
+
+def test_oldest_pins_are_the_floors():
+    "CI's oldest set (tools/pins-oldest.txt) is exactly settings.ini's floors, so every floor is a tested version"
+    old = _pins('tools/pins-oldest.txt')
+    for n,r in REQS.items():
+        floor = [s.version for s in r.specifier if s.operator == '>=']
+        if not floor: continue
+        assert n in old, f'{n} has the floor {floor[0]} but no pin in tools/pins-oldest.txt'
+        pin = [s.version for s in old[n].specifier if s.operator == '==']
+        assert pin and Version(pin[0]) == Version(floor[0]), f'{n}: settings.ini floor {floor[0]}, oldest set {old[n]}'

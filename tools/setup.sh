@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a fresh machine: .venv with the pinned development set (tools/pins-dev.txt), .venv-latest with
-# the newest releases that settings.ini's ranges admit (skipped with BISSL_LATEST=0), and Debian's Fashion-MNIST files.
+# the newest releases that settings.ini's ranges admit (skipped with BISSL_LATEST=0), .venv-oldest with the oldest ones,
+# settings.ini's floors (tools/pins-oldest.txt; skipped with BISSL_OLDEST=0), and Debian's Fashion-MNIST files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-python3}
 pipq() { "$@" 2>&1 | grep -v '^WARNING: Location' || true; }
-want=$(cat settings.ini setup.py tools/pins-dev.txt | sha1sum | cut -d' ' -f1)
+want=$(cat settings.ini setup.py tools/pins-dev.txt tools/pins-oldest.txt | sha1sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ]; then "$py" -m venv .venv; fi
 if [ "$(cat .venv/.bissl_stamp 2>/dev/null)" != "$want" ]; then
   pipq .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
@@ -28,6 +29,14 @@ if [ "${BISSL_LATEST:-1}" = 1 ] && [ "$(cat .venv-latest/.bissl_stamp 2>/dev/nul
   fi
   $pl check
   echo "$want" > .venv-latest/.bissl_stamp
+fi
+# The oldest set: settings.ini's floors, so that a user whose torch, fastai or kornia is that old is not upgraded by us.
+if [ "${BISSL_OLDEST:-1}" = 1 ] && [ "$(cat .venv-oldest/.bissl_stamp 2>/dev/null)" != "$want" ]; then
+  if [ ! -x .venv-oldest/bin/python ]; then "$py" -m venv .venv-oldest; fi
+  pipq .venv-oldest/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+  pipq .venv-oldest/bin/python -m pip install -q --disable-pip-version-check -c tools/pins-oldest.txt -e ".[test]"
+  .venv-oldest/bin/python -m pip check
+  echo "$want" > .venv-oldest/.bissl_stamp
 fi
 fm=/usr/share/datasets/fashion-mnist
 if [ ! -f $fm/train-images-idx3-ubyte.gz ] && command -v apt-get >/dev/null; then

@@ -1,15 +1,36 @@
 #!/usr/bin/env bash
-# The whole test suite: notebooks (as nbdev_test runs them, one pytest case each), repo sync checks and tests/, run on
-# the pinned development set (.venv), then on the latest compatible set (.venv-latest; BISSL_LATEST=0 skips it).
+# The whole test suite: notebooks (as nbdev_test runs them, one pytest case each), repo sync checks and tests/.
+#  1. the pinned development set (.venv), natively: everything;
+#  2. the development set under two other CPU code paths, the numeric notebooks and tests only (NUMERIC below): MKL's
+#     conditional-numerical-reproducibility branches and ATen's kernels as other CPUs take them, with 2 and 1 threads;
+#  3. the latest compatible set (.venv-latest; BISSL_LATEST=0 skips it): everything but the repo sync checks;
+#  4. the oldest set, settings.ini's floors (.venv-oldest; BISSL_OLDEST=0 skips it): all but the slowest tests.
 # The repo sync checks (tests/test_repo.py) need the development nbdev and run in .venv only.
 # Two single-threaded workers: on 2 cores that beats one process with two OpenMP threads on these small models.
+# BISSL_VARIANT="MKL_CBWR=AVX512 ATEN_CPU_CAPABILITY=avx2" bash tools/test.sh runs the whole of part 1 under that variant.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
-versions() { "$1" -c 'import sys,importlib.metadata as m; print(sys.argv[1], *(f"{p}=={m.version(p)}" for p in ("torch","torchvision","fastai","fastcore","fastprogress","timm")))' "$2"; }
+versions() { "$1" -c 'import sys,importlib.metadata as m; print(sys.argv[1], *(f"{p}=={m.version(p)}" for p in ("torch","torchvision","fastai","fastcore","fastprogress","kornia")))' "$2"; }
+suite() { local py=$1; shift; "$py" -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile "$@"; }
+nb() { for n in "$@"; do echo "tests/test_notebooks.py::test_notebook[$n.ipynb]"; done; }
+mapfile -t NUMERIC < <(nb 02_pretext 03_hypergrad 04_learner 08_distributed 09_tasks)
+NUMERIC+=(tests/test_pretexts.py tests/test_bench_hypergrad.py tests/test_data_properties.py)
 versions .venv/bin/python "development set:"
-if [ "${BISSL_LATEST:-1}" != 1 ]; then exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile tests "$@"; fi
-.venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile tests "$@"
-versions .venv-latest/bin/python "latest compatible set:"
-exec .venv-latest/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile tests --ignore tests/test_repo.py "$@"
+if [ -n "${BISSL_VARIANT:-}" ]; then echo "CPU code path: ${BISSL_VARIANT}"; exec env ${BISSL_VARIANT} .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile tests "$@"; fi
+last() { [ "${BISSL_LATEST:-1}" != 1 ] && [ "${BISSL_OLDEST:-1}" != 1 ]; }
+suite .venv/bin/python tests "$@"
+echo "development set, MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default, 1 process with 2 threads: the numeric tests"
+MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 TEST_WORKERS=1 suite .venv/bin/python "${NUMERIC[@]}" "$@"
+echo "development set, MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=avx2, 2 processes with 1 thread: the numeric tests"
+if last; then exec env MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=avx2 .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile "${NUMERIC[@]}" "$@"; fi
+MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=avx2 suite .venv/bin/python "${NUMERIC[@]}" "$@"
+if [ "${BISSL_LATEST:-1}" = 1 ]; then
+  versions .venv-latest/bin/python "latest compatible set:"
+  if [ "${BISSL_OLDEST:-1}" != 1 ]; then exec .venv-latest/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile tests --ignore tests/test_repo.py "$@"; fi
+  suite .venv-latest/bin/python tests --ignore tests/test_repo.py "$@"
+fi
+versions .venv-oldest/bin/python "oldest set (settings.ini's floors):"
+exec .venv-oldest/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile tests --ignore tests/test_repo.py \
+  --ignore tests/test_mission.py --ignore tests/test_gpu_script.py "$@"
