@@ -28,6 +28,10 @@ def test_bad_options_fail_clearly(tmp_path):
     assert r.returncode == 2 and 'is not' in r.stderr, r.stderr
     r = bissl('bilevel', *TINY, '--out', tmp_path, check=False)
     assert r.returncode == 2 and 'bissl_fast pretrain' in r.stderr, r.stderr
+    for opts,msg in ((('--repeats', 1), 'at least 2 repeats'), (('--repeats', 2, '--seeds', 0, 1), '--seeds and --repeats'),
+                     (('--repeats', 2, '--tune_seed', 3), '--tune_seed and --repeats'), (('--repeats', 2, '--jobs', 0), '--jobs')):
+        r = bissl('compare', *TINY, '--out', tmp_path, *opts, check=False)
+        assert r.returncode == 2 and msg in r.stderr and not (tmp_path/'repeat0').exists(), (opts, r.stderr)
 
 def test_stages_one_by_one(tmp_path):
     out = ['--out', tmp_path]
