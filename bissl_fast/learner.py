@@ -16,8 +16,8 @@ from torch.func import functional_call
 from .distributed import ShardedLearner, shard_dl, unshard_dl, average, average_grads, gather_object, mine, is_main, is_distributed, barrier
 
 # %% auto #0
-__all__ = ['BilevelModel', 'bilevel_splitter', 'BilevelCallback', 'BilevelStat', 'LowerAccuracy', 'BilevelLearner', 'Interrupted',
-           'Checkpoint', 'bissl_learner', 'classifier_splitter', 'classifier_learner']
+__all__ = ['BilevelModel', 'bilevel_splitter', 'BilevelCallback', 'FusedAdam', 'BilevelStat', 'LowerAccuracy', 'BilevelLearner',
+           'Interrupted', 'Checkpoint', 'bissl_learner', 'classifier_splitter', 'classifier_learner']
 
 # %% ../nbs/04_learner.ipynb #03b6e77c
 class BilevelModel(Module):
@@ -159,6 +159,13 @@ class BilevelCallback(Callback):
         if self.isolver is not None: self.isolver.release()
         self.isolver = None
 
+# %% ../nbs/04_learner.ipynb #c5876c0c
+def FusedAdam(params, lr=1e-3, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0.01, decouple_wd=True):
+    "fastai's `Adam` (its defaults and update) as torch's fused Adam(W), one kernel for all tensors, behind fastai's `OptimWrapper`"
+    opt,kw = torch.optim.AdamW if decouple_wd else torch.optim.Adam,dict(lr=lr, betas=(mom, sqr_mom), eps=eps, weight_decay=wd)
+    try: return OptimWrapper(params, opt, fused=True, **kw)
+    except RuntimeError: return OptimWrapper(params, opt, foreach=True, **kw)  # a device or dtype without the fused kernel
+
 # %% ../nbs/04_learner.ipynb #a47b9d45
 def _check_finite(loss, level, where, fix):
     if not torch.isfinite(loss).all():
@@ -268,7 +275,7 @@ def _set_rng_state(dls, s):
 class BilevelLearner(ShardedLearner):
     "A `Learner` for the BiSSL stage: the upper classifier as `model`, the lower pretext model with its own optimizer"
     @delegates(Learner.__init__)
-    def __init__(self, dls, model, lower_opt_func=Adam, lower_lr=1e-3, lower_wd=1e-6, head_warmup=0, **kwargs):
+    def __init__(self, dls, model, lower_opt_func=FusedAdam, lower_lr=1e-3, lower_wd=1e-6, head_warmup=0, **kwargs):
         if not isinstance(dls, BilevelDataLoaders):
             raise TypeError(f'BiSSL needs a `BilevelDataLoaders` (downstream `train`/`valid` plus an unlabeled `pretext` loader), '
                             f'got {type(dls).__name__}; build one with `BilevelDataLoaders.from_dsets`/`from_folders`/`from_tensors`')
