@@ -345,6 +345,9 @@ def checkpoint_state(self:BilevelLearner):
 def load_checkpoint_state(self:BilevelLearner, state, strict=True):
     "Load what `checkpoint_state` returned"
     if self.lower_opt is None: self.create_lower_opt()
+    if ('hypers' in state['lower_opt']) != isinstance(self.lower_opt, Optimizer):  # fastai's layout vs torch's
+        raise ValueError("this checkpoint's lower optimizer state does not fit `lower_opt_func` (one is fastai's `Optimizer`, the "
+                         "other a torch optimizer); checkpoints written before `FusedAdam` became the default need `lower_opt_func=Adam`")
     self.lower_opt.load_state_dict(state['lower_opt'])
     self.head_warmed = state['head_warmed']
     self.bilevel.n_lower,self.bilevel.n_alt = state['bilevel']['n_lower'],state['bilevel']['n_alt']
