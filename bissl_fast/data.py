@@ -9,8 +9,8 @@ from fastai.vision.all import *
 from .distributed import shard_dl, unshard_dl, world_size, is_main
 
 # %% auto #0
-__all__ = ['view_recipes', 'resized_crop', 'RandomResizedCropFlip', 'ColorJitter', 'RandomGrayscale', 'RandomGaussianBlur',
-           'RandomSolarize', 'pretext_augs', 'byol_augs', 'PretextViews', 'make_views', 'ExpandChannels', 'ResizeBatch',
+__all__ = ['view_recipes', 'RandomResizedCropFlip', 'ColorJitter', 'RandomGrayscale', 'RandomGaussianBlur', 'RandomSolarize',
+           'pretext_augs', 'byol_augs', 'PretextViews', 'make_views', 'ExpandChannels', 'ResizeBatch',
            'to_uint8_images', 'image_stats', 'check_count', 'check_choice', 'check_device', 'check_writable',
            'iter_from', 'Endless', 'BilevelDataLoaders', 'ToTensorImage', 'BadImagesError', 'find_bad_images',
            'target_train_tfms', 'atomic_write', 'atomic_save']
@@ -30,16 +30,6 @@ def _kornia():
 def _plain(x): return x.as_subclass(Tensor).float()  # kornia gets a plain tensor; fastai's subclass goes back on after
 
 # %% ../nbs/00_data.ipynb #1fe0cc76
-def resized_crop(x, boxes, size):
-    "Bilinear crops of `x` (n, c, H, W) to `size`: the centres of the corner pixels of each box in `boxes` (kornia's (n, 4, 2) pixels) onto the output's"
-    def axis(a0, a1, n_out, n_in):  # the sample positions along one axis, in grid_sample's [-1, 1] (align_corners=False)
-        t = torch.arange(n_out, device=x.device, dtype=x.dtype)
-        return (2*(a0[:,None] + t*((a1-a0)/max(n_out-1, 1))[:,None]) + 1)/n_in - 1
-    (h,w),b = size,boxes.to(x)
-    gx,gy = axis(b[:,0,0], b[:,2,0], w, x.shape[-1]),axis(b[:,0,1], b[:,2,1], h, x.shape[-2])
-    grid = torch.stack([gx[:,None,:].expand(-1, h, -1), gy[:,:,None].expand(-1, -1, w)], -1)
-    return F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
-
 class RandomResizedCropFlip(DisplayedTransform):
     "Per-item random resized crop (area in `[min_scale, 1]`, aspect in `ratio`) and horizontal flip, to `size`"
     order,split_idx = 30,None
@@ -51,9 +41,7 @@ class RandomResizedCropFlip(DisplayedTransform):
         self.flip = K.RandomHorizontalFlip(p=flip_p)
 
     def encodes(self, x:TensorImage):
-        x = _plain(x)
-        self.crop._params = p = self.crop.forward_parameters(x.shape)  # kornia's boxes, drawn as its own call draws them
-        x = resized_crop(x, p['src'], self.size)                        # its warp, in a dozen ops rather than ~280
+        x = self.crop(_plain(x))
         return TensorImage(self.flip(x) if self.flip_p else x)
 
 # %% ../nbs/00_data.ipynb #3977a06f
