@@ -16,7 +16,8 @@
 #   tests.txt       `pytest -m gpu tests/test_gpu.py -v -rA` output
 #   hypergrad.md    bench/hypergrad.py: one upper stage every way, the reference procedure vs ours (ResNet-50, 96 px, 2x256),
 #                   and the solvers' accuracy against a converged solve on SimCLR- and BYOL-pretrained ResNet-18s (32 px)
-#   alternation.md  bench/alternation.py: seconds per alternation, ResNet-18 and ResNet-50, next to the reference's
+#   alternation.md  bench/alternation.py: seconds per alternation and images/s, ResNet-18 and ResNet-50, fp32 and bf16, the
+#                   ratio to the official trainer's, and per lower step the aten ops, kernels launched and GPU-busy fraction
 #   pretext.md      bench/pretext.py: pretext images/s, fp32 vs bf16
 #   study.md        a short ResNet-18 Fashion-MNIST study (`bissl_fast compare`), sized to the time left
 #
@@ -29,7 +30,8 @@ B_TESTS=100          # GPU tests: 6 short fits, overflow checks, resume, bf16 HV
 B_HG50=110           # hypergrad, ResNet-50 96 px 2x256 (3 stage-1 epochs): one upper stage every way, reference included
 B_HG18=85            # hypergrad, each of SimCLR and BYOL: ResNet-18 32 px 2x32 after 8 stage-1 epochs, 3 successive stages
                      #   (20 lower steps apart), every solver against a converged MINRES solve (the accuracy table of the solvers)
-B_ALTERNATION=60     # 1 warm-up + 1 timed alternation (20 lower + 8 upper steps), ResNet-18 then ResNet-50, Lanczos-8 recycling 15 pairs
+B_ALTERNATION=100    # 1 warm-up + 1 timed alternation (20 lower + 8 upper steps), ResNet-18 then ResNet-50, fp32 then bf16,
+                     #   Lanczos-8 recycling 15 pairs; then 3 profiled lower steps each (kernels launched, GPU-busy fraction)
 B_PRETEXT=30         # 8 configurations (SimCLR/BYOL x ResNet-18/50 x fp32/bf16), 5 warm-up + 20 timed steps each
 B_STUDY=240          # what is left, at most this: a short study from 100 s, a longer one from 220 s; skipped under 100 s
                      # (estimated on an H100: ~6 s per ResNet-18 alternation at 32 px, ~12 s per pretext epoch)
@@ -41,7 +43,7 @@ while (( $# )); do
   case $1 in
     --smoke) SMOKE=1 ;;
     --data) DATA=${2:?--data needs a folder}; shift ;;
-    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     -*) echo "bench/gpu.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) OUT=$1 ;;
   esac
@@ -79,7 +81,8 @@ else
         --variants reference,first-order,cg,lanczos-10,lanczos-15,recycle-10)
   HG18=(--device cuda --arch resnet18 --size 32 --bs 32 --pretrain 8 --batches 3 --truth-rhs 3 --truth-iters 200
         --variants reference,first-order,cg,lanczos-6,lanczos-8,lanczos-10,lanczos-15,recycle-6,recycle-8,recycle-10)
-  ALTERNATION=(--device cuda --archs resnet18 resnet50 --alternations 1 --solvers lanczos --lanczos-steps 8 --recycle 15)
+  ALTERNATION=(--device cuda --archs resnet18 resnet50 --alternations 1 --solvers lanczos --lanczos-steps 8 --recycle 15
+               --precisions fp32 bf16)
   PRETEXT=(--device cuda --archs resnet18,resnet50 --pretexts simclr,byol --precisions fp32,bf16)
 fi
 

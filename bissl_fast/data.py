@@ -9,8 +9,8 @@ from fastai.vision.all import *
 from .distributed import shard_dl, unshard_dl, world_size, is_main
 
 # %% auto #0
-__all__ = ['view_recipes', 'RandomResizedCropFlip', 'ColorJitter', 'RandomGrayscale', 'RandomGaussianBlur', 'RandomSolarize',
-           'pretext_augs', 'byol_augs', 'PretextViews', 'make_views', 'ExpandChannels', 'ResizeBatch',
+__all__ = ['view_recipes', 'KorniaOps', 'RandomResizedCropFlip', 'ColorJitter', 'RandomGrayscale', 'RandomGaussianBlur',
+           'RandomSolarize', 'pretext_augs', 'byol_augs', 'PretextViews', 'make_views', 'ExpandChannels', 'ResizeBatch',
            'to_uint8_images', 'image_stats', 'check_count', 'check_choice', 'check_device', 'check_writable',
            'iter_from', 'Endless', 'BilevelDataLoaders', 'ToTensorImage', 'BadImagesError', 'find_bad_images',
            'target_train_tfms', 'atomic_write', 'atomic_save']
@@ -30,7 +30,15 @@ def _kornia():
 def _plain(x): return x.as_subclass(Tensor).float()  # kornia gets a plain tensor; fastai's subclass goes back on after
 
 # %% ../nbs/00_data.ipynb #1fe0cc76
-class RandomResizedCropFlip(DisplayedTransform):
+class KorniaOps:
+    "A transform made of kornia ops (`kops`), whose random parameters can be drawn apart from their application"
+    joint = True  # the draws of two views may be applied to both views as one batch (False: each view on its own)
+    def out_shape(self, shape): return shape
+    def draw(self, shape):
+        "The parameters of each of `kops(shape)`, drawn as one call of the transform on a batch of `shape` draws them"
+        return [o.forward_parameters(shape) for o in self.kops(shape)]
+
+class RandomResizedCropFlip(KorniaOps, DisplayedTransform):
     "Per-item random resized crop (area in `[min_scale, 1]`, aspect in `ratio`) and horizontal flip, to `size`"
     order,split_idx = 30,None
     def __init__(self, size, min_scale=0.5, ratio=(3/4, 4/3), flip_p=0.5):
@@ -43,9 +51,14 @@ class RandomResizedCropFlip(DisplayedTransform):
     def encodes(self, x:TensorImage):
         x = self.crop(_plain(x))
         return TensorImage(self.flip(x) if self.flip_p else x)
+    def kops(self, shape): return [self.crop, self.flip] if self.flip_p else [self.crop]
+    def out_shape(self, shape): return (*shape[:2], *self.size)
+    def draw(self, shape):
+        ps = [self.crop.forward_parameters(shape)]
+        return ps + [self.flip.forward_parameters(self.out_shape(shape))] if self.flip_p else ps
 
 # %% ../nbs/00_data.ipynb #3977a06f
-class ColorJitter(DisplayedTransform):
+class ColorJitter(KorniaOps, DisplayedTransform):
     "Per-item brightness, contrast, saturation and hue jitter (torchvision's formulas, in that order), applied with probability `p`"
     order,split_idx = 40,None
     def __init__(self, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1, p=0.8):
@@ -53,12 +66,15 @@ class ColorJitter(DisplayedTransform):
         self.rgb = K.ColorJitter(brightness, contrast, saturation, hue, p=p, order=(0, 1, 2, 3))
         self.mono = K.ColorJitter(brightness, contrast, p=p, order=(0, 1))  # saturation and hue need colour
     def encodes(self, x:TensorImage): return TensorImage((self.rgb if x.shape[1]==3 else self.mono)(_plain(x)))
+    joint = False  # kornia draws the order of the four operations per call: each view keeps its own
+    def kops(self, shape): return [self.rgb if shape[1]==3 else self.mono]
 
-class RandomGrayscale(DisplayedTransform):
+class RandomGrayscale(KorniaOps, DisplayedTransform):
     "Per-item conversion to grayscale (kept 3-channel) with probability `p`"
     order,split_idx = 45,None
     def __init__(self, p=0.2): store_attr(); self.gray = _kornia().RandomGrayscale(p=p)
     def encodes(self, x:TensorImage): return TensorImage(self.gray(_plain(x)) if x.shape[1]==3 else x)
+    def kops(self, shape): return [self.gray] if shape[1]==3 else []
 
 # %% ../nbs/00_data.ipynb #2c3e6afe
 class RandomGaussianBlur(DisplayedTransform):
@@ -93,11 +109,39 @@ def byol_augs(size, blur=None, **kwargs):
 view_recipes = dict(simclr=pretext_augs, byol=byol_augs)
 
 # %% ../nbs/00_data.ipynb #efd71fc9
+def _cat_params(p1, p2):
+    "Two batches' kornia parameters as those of one batch of both: the per-item tensors concatenated"
+    n = len(p1['batch_prob'])
+    def cat(k, v):
+        if k == 'forward_input_shape': return torch.cat([v[:1]*2, v[1:]])
+        return torch.cat([v, p2[k]]) if torch.is_tensor(v) and v.ndim and len(v) == n else v
+    return {k:cat(k, v) for k,v in p1.items()}
+
+def _apply(ops, x, params):
+    for o,p in zip(ops, params): x = o(x, params=p)
+    return x
+
 class PretextViews(ItemTransform):
     "Make `(view1, view2)` from a batch `(x, ...)` by applying `augs` (and `augs2`, default `augs`) to it, independently"
     order = 50
     def __init__(self, augs, augs2=None): self.augs,self.augs2 = Pipeline(augs),Pipeline(ifnone(augs2, augs))
-    def encodes(self, b): return (self.augs(b[0]), self.augs2(b[0]))
+    def encodes(self, b):
+        x,fs1,fs2 = b[0],self.augs.fs,self.augs2.fs
+        if not (isinstance(x, TensorImage) and len(fs1) == len(fs2) and all(isinstance(t, KorniaOps) for t in fs1+fs2)):
+            return (self.augs(x), self.augs2(x))
+        ps1,ps2 = [self.draws(fs, x.shape) for fs in (fs1, fs2)]  # view 1's draws, then view 2's: as two passes draw them
+        x1 = x2 = _plain(x)
+        for t1,t2,q1,q2 in zip(fs1, fs2, ps1, ps2):
+            if t1 is t2 and t1.joint: x1,x2 = _apply(t1.kops(x1.shape), torch.cat([x1, x2]), map(_cat_params, q1, q2)).chunk(2)
+            else: x1,x2 = _apply(t1.kops(x1.shape), x1, q1),_apply(t2.kops(x2.shape), x2, q2)
+        return TensorImage(x1),TensorImage(x2)
+
+    @staticmethod
+    def draws(fs, shape):
+        "The parameters of transforms `fs` on a batch of `shape`, in the order one pass draws them"
+        res = []
+        for t in fs: res.append(t.draw(shape)); shape = t.out_shape(shape)
+        return res
 
 def make_views(views, size, **kwargs):
     "`views` as `PretextViews`: a recipe name from `view_recipes` (built for `size` with `kwargs`), a list of augmentations, or a pair of lists"

@@ -59,6 +59,7 @@ def average(tensors):
 
 def average_grads(params):
     "Average the `.grad` of `params` over ranks, in place; params without a grad are skipped (the same on every rank)"
+    if not is_distributed(): return  # (copying each grad onto itself would cost one op per tensor)
     ps = [p for p in params if p.grad is not None]
     for p,g in zip(ps, average(p.grad for p in ps)): p.grad.copy_(g)
 

@@ -16,8 +16,9 @@ from torch.func import functional_call
 from .distributed import ShardedLearner, shard_dl, unshard_dl, average, average_grads, gather_object, mine, is_main, is_distributed, barrier
 
 # %% auto #0
-__all__ = ['BilevelModel', 'bilevel_splitter', 'BilevelCallback', 'BilevelStat', 'LowerAccuracy', 'BilevelLearner', 'Interrupted',
-           'Checkpoint', 'bissl_learner', 'classifier_splitter', 'classifier_learner']
+__all__ = ['BilevelModel', 'bilevel_splitter', 'BilevelCallback', 'FusedAdam', 'proximal', 'clip_grads_', 'BilevelStat',
+           'LowerAccuracy', 'BilevelLearner', 'Interrupted', 'Checkpoint', 'bissl_learner', 'classifier_splitter',
+           'classifier_learner']
 
 # %% ../nbs/04_learner.ipynb #03b6e77c
 class BilevelModel(Module):
@@ -159,6 +160,30 @@ class BilevelCallback(Callback):
         if self.isolver is not None: self.isolver.release()
         self.isolver = None
 
+# %% ../nbs/04_learner.ipynb #c5876c0c
+def FusedAdam(params, lr=1e-3, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0.01, decouple_wd=True):
+    "fastai's `Adam` (its defaults and update) as torch's fused Adam(W), one kernel for all tensors, behind fastai's `OptimWrapper`"
+    opt,kw = torch.optim.AdamW if decouple_wd else torch.optim.Adam,dict(betas=(mom, sqr_mom), eps=eps, weight_decay=wd)
+    try: res = OptimWrapper(params, opt, fused=True, **kw)
+    except RuntimeError: res = OptimWrapper(params, opt, foreach=True, **kw)  # a device or dtype without the fused kernel
+    res.set_hyper('lr', lr)  # as schedulers do: like fastai's optimizers it takes any value (a NaN shows up as a NaN loss)
+    return res
+
+@torch.no_grad()
+def proximal(ps, qs, lam):
+    "(λ/2)‖p − q‖² summed over the pairs `ps`, `qs`, and its gradient λ(p − q) for each `p`: four foreach ops, no graph"
+    if not ps: return torch.zeros(()),[]
+    d = torch._foreach_sub(ps, qs)
+    return torch.stack(torch._foreach_norm(d)).pow(2).sum()*(lam/2),torch._foreach_mul(d, lam)
+
+def clip_grads_(params, max_norm):
+    "`nn.utils.clip_grad_norm_`'s clipping (the same ops, so the same numbers) without its per-tensor `to`; returns the total norm"
+    gs = [p.grad for p in params if p.grad is not None]
+    if not gs: return torch.zeros(())
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(gs)))
+    torch._foreach_mul_(gs, (max_norm/(norm+1e-6)).clamp(max=1.))
+    return norm
+
 # %% ../nbs/04_learner.ipynb #a47b9d45
 def _check_finite(loss, level, where, fix):
     if not torch.isfinite(loss).all():
@@ -181,13 +206,18 @@ def lower_step(self:BilevelCallback):
     lower.set_progress(pct)
     v1,v2 = self.dls.pretext_batch()
     with self._amp(): loss_p = lower.pretext_loss(v1, v2).float()
-    reg = sum((p-q.detach()).float().pow(2).sum() for p,q in zip(self.theta_lower, self.theta_upper))*(self.lam/2)
+    ps = [p for p in self.theta_lower if p.requires_grad]
+    qs = [q for p,q in zip(self.theta_lower, self.theta_upper) if p.requires_grad]
+    reg,reg_grad = proximal(ps, qs, self.lam)
     _check_finite(loss_p+reg, 'lower', f'lower step {self.n_lower}', 'lower_lr')
-    with torch.autocast(one_param(lower).device.type, enabled=False): scaler.scale(loss_p+reg).backward()  # outside fastai's autocast
+    with torch.autocast(one_param(lower).device.type, enabled=False): scaler.scale(loss_p).backward()  # outside fastai's autocast
     average_grads(self.learn.lower_params)  # over ranks; a no-op in one process
     probe = _StepProbe(opt)
     if scaler.is_enabled(): scaler.unscale_(probe)
-    norm = nn.utils.clip_grad_norm_(self.learn.lower_params, self.clip)
+    for p in ps:
+        if p.grad is None: p.grad = torch.zeros_like(p)
+    torch._foreach_add_([p.grad for p in ps], reg_grad)  # the proximal term's gradient (the same on every rank), unscaled
+    norm = clip_grads_(self.learn.lower_params, self.clip)
     if scaler.is_enabled(): scaler.step(probe); scaler.update()   # skips the step if a gradient overflowed
     elif torch.isfinite(norm): probe.step()
     else:
@@ -268,7 +298,7 @@ def _set_rng_state(dls, s):
 class BilevelLearner(ShardedLearner):
     "A `Learner` for the BiSSL stage: the upper classifier as `model`, the lower pretext model with its own optimizer"
     @delegates(Learner.__init__)
-    def __init__(self, dls, model, lower_opt_func=Adam, lower_lr=1e-3, lower_wd=1e-6, head_warmup=0, **kwargs):
+    def __init__(self, dls, model, lower_opt_func=FusedAdam, lower_lr=1e-3, lower_wd=1e-6, head_warmup=0, **kwargs):
         if not isinstance(dls, BilevelDataLoaders):
             raise TypeError(f'BiSSL needs a `BilevelDataLoaders` (downstream `train`/`valid` plus an unlabeled `pretext` loader), '
                             f'got {type(dls).__name__}; build one with `BilevelDataLoaders.from_dsets`/`from_folders`/`from_tensors`')
@@ -315,6 +345,9 @@ def checkpoint_state(self:BilevelLearner):
 def load_checkpoint_state(self:BilevelLearner, state, strict=True):
     "Load what `checkpoint_state` returned"
     if self.lower_opt is None: self.create_lower_opt()
+    if ('hypers' in state['lower_opt']) != isinstance(self.lower_opt, Optimizer):  # fastai's layout vs torch's
+        raise ValueError("this checkpoint's lower optimizer state does not fit `lower_opt_func` (one is fastai's `Optimizer`, the "
+                         "other a torch optimizer); checkpoints written before `FusedAdam` became the default need `lower_opt_func=Adam`")
     self.lower_opt.load_state_dict(state['lower_opt'])
     self.head_warmed = state['head_warmed']
     self.bilevel.n_lower,self.bilevel.n_alt = state['bilevel']['n_lower'],state['bilevel']['n_alt']

@@ -226,10 +226,10 @@ class BYOL(PretextModel):
         return self
 
 # %% ../nbs/02_pretext.ipynb #b264d0f6
-def vicreg_loss(z1, z2, sim_coeff=25., std_coeff=25., cov_coeff=1., eps=1e-4):
-    "VICReg: invariance (MSE) + variance (hinge on each dimension's std) + covariance (off-diagonal²) of both branches"
+def vicreg_loss(z1, z2, sim_coeff=25., std_coeff=25., cov_coeff=1., eps=1e-4, gather=all_gather_cat):
+    "VICReg: invariance (MSE) + variance (hinge on each dimension's std) + covariance (off-diagonal²) of both branches; `gather` brings the other ranks' embeddings"
     with torch.autocast(z1.device.type, enabled=False):
-        z1,z2 = _f32(z1, z2)
+        z1,z2 = _f32(gather(z1), gather(z2))  # the batch statistics are of the global batch
         n,d = z1.shape
         def var_cov(z):
             z = z - z.mean(0)
@@ -238,21 +238,22 @@ def vicreg_loss(z1, z2, sim_coeff=25., std_coeff=25., cov_coeff=1., eps=1e-4):
         (v1,c1),(v2,c2) = var_cov(z1),var_cov(z2)
         return sim_coeff*F.mse_loss(z1, z2) + std_coeff*(v1+v2)/2 + cov_coeff*(c1+c2)
 
-def barlow_twins_loss(z1, z2, lambd=5e-3, eps=1e-5):
-    "Barlow Twins: the cross-correlation of the batch-standardized embeddings should be the identity"
+def barlow_twins_loss(z1, z2, lambd=5e-3, eps=1e-5, gather=all_gather_cat):
+    "Barlow Twins: the cross-correlation of the batch-standardized embeddings should be the identity; `gather` brings the other ranks' embeddings"
     with torch.autocast(z1.device.type, enabled=False):
-        z1,z2 = _f32(z1, z2)
+        z1,z2 = _f32(gather(z1), gather(z2))  # standardized over, and correlated across, the global batch
         def std(z): return (z - z.mean(0))/(z.var(0, unbiased=False) + eps).sqrt()
         c = std(z1).t() @ std(z2) / len(z1)
         on = c.diagonal()
         return (1 - on).pow(2).sum() + lambd*(c.pow(2).sum() - on.pow(2).sum())
 
-def moco_loss(q, k, temperature=1.):
-    "MoCo v3's InfoNCE: each query must find its own key among the batch's keys by cosine / `temperature`; times 2τ"
+def moco_loss(q, k, temperature=1., gather=all_gather_cat):
+    "MoCo v3's InfoNCE: each query must find its own key among the batch's keys by cosine / `temperature`; times 2τ; `gather` brings the other ranks' keys"
     with torch.autocast(q.device.type, enabled=False):
-        q,k = _f32(q, k)
+        q,k = _f32(q, gather(k))   # this rank's queries against the keys of all ranks
+        n = len(q)
         logits = F.normalize(q, dim=1) @ F.normalize(k, dim=1).t() / temperature
-        return 2*temperature*F.cross_entropy(logits, torch.arange(len(q), device=q.device))
+        return 2*temperature*F.cross_entropy(logits, torch.arange(n, device=q.device) + (rank()*n if len(k) > n else 0))
 
 # %% ../nbs/02_pretext.ipynb #253d25bb
 class VICReg(PretextModel):
@@ -261,23 +262,26 @@ class VICReg(PretextModel):
         store_attr('sim_coeff,std_coeff,cov_coeff')
         self.backbone,self.projector = encoder,mlp(encoder.nf, proj_dims)
     def forward(self, v1, v2): return self.projector(self.backbone(torch.cat([v1, v2]).as_subclass(Tensor))).chunk(2)
-    def criterion(self, pred, *yb): return vicreg_loss(*pred, self.sim_coeff, self.std_coeff, self.cov_coeff)
+    gather = staticmethod(all_gather_cat)  # how the other ranks' embeddings are collected
+    def criterion(self, pred, *yb): return vicreg_loss(*pred, self.sim_coeff, self.std_coeff, self.cov_coeff, gather=self.gather)
 
 class BarlowTwins(PretextModel):
     "Barlow Twins: `encoder` + MLP projector; the views' cross-correlation is pushed to the identity"
     def __init__(self, encoder, proj_dims=(2048,2048,2048), lambd=5e-3):
         self.backbone,self.projector,self.lambd = encoder,mlp(encoder.nf, proj_dims),lambd
     def forward(self, v1, v2): return self.projector(self.backbone(torch.cat([v1, v2]).as_subclass(Tensor))).chunk(2)
-    def criterion(self, pred, *yb): return barlow_twins_loss(*pred, self.lambd)
+    gather = staticmethod(all_gather_cat)
+    def criterion(self, pred, *yb): return barlow_twins_loss(*pred, self.lambd, gather=self.gather)
 
 class MoCo(BYOL):
     "MoCo v3: BYOL's online network and EMA target, with InfoNCE between each view's query and the other view's key"
     def __init__(self, encoder, proj_dims=(4096,256), pred_dims=(4096,256), temperature=1., decay=0.99, decay_sched=True):
         super().__init__(encoder, proj_dims, pred_dims, decay, decay_sched)
         self.temperature = temperature
+    gather = staticmethod(all_gather_cat)
     def criterion(self, pred, *yb):
         q1,q2,k1,k2 = pred
-        return moco_loss(q1, k2, self.temperature) + moco_loss(q2, k1, self.temperature)
+        return moco_loss(q1, k2, self.temperature, self.gather) + moco_loss(q2, k1, self.temperature, self.gather)
 
 # %% ../nbs/02_pretext.ipynb #b50e389e
 @contextmanager

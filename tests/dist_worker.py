@@ -6,7 +6,7 @@ warnings.filterwarnings('ignore')
 import torch, torch.distributed as dist
 from fastai.vision.all import *
 from bissl_fast.data import BilevelDataLoaders
-from bissl_fast.pretext import Encoder, SimCLR, BYOL, pretext_learner
+from bissl_fast.pretext import Encoder, SimCLR, BYOL, VICReg, BarlowTwins, MoCo, pretext_learner
 from bissl_fast.learner import bissl_learner
 from bissl_fast.distributed import init_distributed, world_size, rank
 import bissl_fast.learner as bl
@@ -26,7 +26,12 @@ def tiny_model(pretext):
     "A small encoder without batch norm (no coupling across samples) and linear pretext heads"
     body = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.GELU(), nn.Conv2d(8, 16, 3, 2, 1), nn.GELU())
     enc = Encoder(body)
-    return SimCLR(enc, proj_dims=(16,)) if pretext == 'simclr' else BYOL(enc, proj_dims=(16,), pred_dims=(16,), decay=0.9)
+    if pretext in ('byol', 'moco'): return dict(byol=BYOL, moco=MoCo)[pretext](enc, proj_dims=(16,), pred_dims=(16,), decay=0.9)
+    m = dict(simclr=SimCLR, vicreg=VICReg, barlow_twins=BarlowTwins)[pretext](enc, proj_dims=(16,))
+    # VICReg's and Barlow Twins' losses are blind to a shift of the embeddings: the projector's bias gets a gradient of
+    # pure rounding noise, which Adam would scale up to full steps, different in 1 and 2 processes. The test drops it.
+    if pretext != 'simclr': m.projector[-1].register_parameter('bias', None)
+    return m
 
 class GatherLayer(torch.autograd.Function):
     "The common gather of SimCLR code bases: all-gather forward, all-reduce backward keeping the local slice; not differentiable twice"
@@ -92,12 +97,13 @@ def run_valid():
     return dict(preds=preds.flatten().sort().values, targs=targs.flatten().sort().values, loss=torch.tensor(loss))
 
 def run(scenario, fit=True):
-    "Run `scenario` ('stage1-simclr', 'bissl-byol', 'bissl-simclr-gatherlayer', 'bissl-byol-noreduce', 'kill', 'raise'); final params (initial ones if not `fit`)"
+    "Run `scenario` ('stage1-simclr', 'bissl-byol', 'bissl-vicreg-nogather', 'bissl-simclr-gatherlayer', 'bissl-byol-noreduce', 'kill', 'raise'); final params (initial ones if not `fit`)"
     kind,pretext,*variant = scenario.split('-') if '-' in scenario else ('bissl', 'simclr', scenario)
     variant = variant[0] if variant else 'ok'
     set_seed(0)
     dls,model = tiny_dls(),tiny_model(pretext)
     if variant == 'gatherlayer' and world_size() > 1: model.gather = gatherlayer_cat
+    if variant == 'nogather': model.gather = lambda t: t   # each rank's loss on its own slice only
     if kind == 'stage1':
         learn = pretext_learner(dls, pretext=model, metrics=[], lr=1e-2)
         with learn.distrib_ctx(timeout=60): learn.fit(2, 1e-2)

@@ -32,7 +32,10 @@ def finish(ps, timeout):
         res.append((p.returncode, out))
     return res
 
-SCENARIOS = ('valid', 'resume', 'bissl-simclr', 'bissl-byol', 'stage1-simclr', 'stage1-byol', 'bissl-simclr-gatherlayer', 'bissl-byol-noreduce')
+PRETEXTS = ('simclr', 'byol', 'vicreg', 'barlow_twins', 'moco')
+GATHERED = ('vicreg', 'barlow_twins', 'moco')   # losses that gather embeddings besides SimCLR's
+SCENARIOS = ('valid', 'resume', *[f'{k}-{p}' for p in PRETEXTS for k in ('bissl', 'stage1')], 'bissl-simclr-gatherlayer',
+             'bissl-byol-noreduce', *[f'bissl-{p}-nogather' for p in GATHERED])
 
 @pytest.fixture(scope='module')
 def two_ranks(tmp_path_factory):
@@ -50,7 +53,7 @@ def one_rank(scenario):
 
 def rel_err(a, b): return ((a-b).norm()/b.norm()).item()
 
-@pytest.mark.parametrize('scenario', ['bissl-simclr', 'bissl-byol', 'stage1-simclr', 'stage1-byol'])
+@pytest.mark.parametrize('scenario', [f'{k}-{p}' for p in PRETEXTS for k in ('bissl', 'stage1')])
 def test_two_ranks_match_one(two_ranks, scenario):
     "2 ranks end with the parameters of 1 process on the whole batches (θ_P, θ_D, heads; stage 1: backbone, head)"
     one,two = one_rank(scenario),two_ranks[scenario]
@@ -60,6 +63,12 @@ def test_two_ranks_match_one(two_ranks, scenario):
 def test_equality_test_can_fail(two_ranks, scenario, ref):
     "A GatherLayer-style gather (exact gradients, wrong HVPs), or HVPs left per-rank, break the equality on θ_D"
     assert rel_err(two_ranks[scenario]['theta_D'], one_rank(ref)['theta_D']) > 1e-3
+
+@pytest.mark.parametrize('pretext', GATHERED)
+def test_pretext_needs_its_gather(two_ranks, pretext):
+    "VICReg, Barlow Twins or MoCo with each rank's loss on its own slice (no gather) ends elsewhere than 1 process"
+    one,two = one_rank(f'bissl-{pretext}'),two_ranks[f'bissl-{pretext}-nogather']
+    assert max(rel_err(two[k], one[k]) for k in one) > 1e-3
 
 def test_parameters_moved(two_ranks):
     "The runs train: the compared parameters are far from where they started, so equality is not trivial"
