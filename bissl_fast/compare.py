@@ -330,6 +330,13 @@ def t_interval(x, conf=0.95):
     if len(x) < 2: return float(x.mean()),math.nan
     return float(x.mean()),float(t.ppf((1+conf)/2, len(x)-1)*x.std(ddof=1)/math.sqrt(len(x)))
 
+def _diffs(rows, vals):
+    "BiSSL − each control, paired by seed or repeat, as mean and interval columns of `rows` (BiSSL last)"
+    for r in rows[:-1]:
+        for col in ('acc', 'short', 'probe', 'knn'):
+            if ('bissl', col) in vals and (r['key'], col) in vals:
+                r[f'd_{col}'],r[f'd_{col}_ci'] = t_interval(vals['bissl', col] - vals[r['key'], col])
+
 _wd_default = inspect.signature(classifier_learner).parameters['wd'].default
 
 def results_table(out, seeds, matched=False, scratch=False, extra=False):
@@ -343,8 +350,8 @@ def results_table(out, seeds, matched=False, scratch=False, extra=False):
         ft_s = 0.
         for kind in ('', '_short', '_probe'):
             if not _has(out, pipe, seeds, kind): continue
-            rs = _ft_runs(out, pipe, seeds, kind); a = np.array([o['acc'] for o in rs]); accs[pipe, kind] = a
-            col = dict(_short='short', _probe='probe').get(kind, 'acc')
+            rs,col = _ft_runs(out, pipe, seeds, kind),dict(_short='short', _probe='probe').get(kind, 'acc')
+            a = accs[pipe, col] = np.array([o['acc'] for o in rs])
             r.update({f'{col}_mean': a.mean(), f'{col}_std': a.std(ddof=1) if len(a) > 1 else 0.})
             if kind: r[f'{col}_epochs'] = rs[0]['cfg']['epochs'] + (rs[0]['cfg']['freeze_epochs'] if kind == '_short' else 0)
             if kind == '_probe': r['probe_lr'],r['probe_wd'] = rs[0]['cfg']['lr'],rs[0]['cfg']['kwargs'].get('wd', _wd_default)
@@ -353,11 +360,8 @@ def results_table(out, seeds, matched=False, scratch=False, extra=False):
         tune_s = sum(load_json(f)['time_s'] for f in (out/'tune').glob(f'{pipe}_*.json'))  # its candidates' fine-tunings
         rows.append(dict(r, knn_acc=stages[-1]['knn'], pretext_s=pre_s, bissl_s=bis_s, tune_s=tune_s, finetune_s=ft_s,
                          total_s=pre_s+bis_s+tune_s+ft_s))
-    for r in rows[:-1]:  # BiSSL − each control, seed by seed
-        for kind,col in (('', 'acc'), ('_short', 'short'), ('_probe', 'probe')):
-            if ('bissl', kind) in accs and (r['key'], kind) in accs:
-                r[f'd_{col}'],r[f'd_{col}_ci'] = t_interval(accs['bissl', kind] - accs[r['key'], kind])
-        r['d_knn'] = rows[-1]['knn_acc'] - r['knn_acc']
+    _diffs(rows, accs)  # BiSSL − each control, seed by seed
+    for r in rows[:-1]: r['d_knn'] = rows[-1]['knn_acc'] - r['knn_acc']
     return pd.DataFrame(rows)
 
 def _pm(m, s, pts=False):
@@ -559,13 +563,6 @@ def run_repeats(dls_fn, arch, repeats, jobs=1, **kwargs):
         return list(ex.map(_one_repeat, *zip(*args)))
 
 # %% ../nbs/05_compare.ipynb #61dc6194
-def _diffs(rows, vals):
-    "BiSSL − each control, paired by repeat, as mean and interval columns of `rows` (BiSSL last)"
-    for r in rows[:-1]:
-        for col in ('acc', 'short', 'probe', 'knn'):
-            if ('bissl', col) in vals and (r['key'], col) in vals:
-                r[f'd_{col}'],r[f'd_{col}_ci'] = t_interval(vals['bissl', col] - vals[r['key'], col])
-
 def repeats_table(out, repeats):
     "A `DataFrame` of the finished `repeats` in `out`: one row per pipeline, over the repeats, with BiSSL − each control"
     dfs = [pd.read_csv(repeat_dir(out, r)/'results.csv').set_index('key') for r in repeats]
