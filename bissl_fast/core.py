@@ -4,14 +4,14 @@
 
 # %% ../nbs/00_core.ipynb #8e1820fb
 from __future__ import annotations
-import os, tempfile
+import os, tempfile, inspect
 from functools import partial
 from pathlib import Path
 import numpy as np, torch
 
 # %% auto #0
 __all__ = ['check_count', 'check_choice', 'check_device', 'check_writable', 'atomic_write', 'atomic_save', 'unwrap',
-           'readable_name']
+           'readable_name', 'default_of']
 
 # %% ../nbs/00_core.ipynb #659534f0
 def check_count(n, name, min=1, fix=''):
@@ -85,3 +85,7 @@ def readable_name(f):
     if isinstance(f, partial):
         return f"{readable_name(f.func)}({', '.join(f'{k}={v}' for k,v in f.keywords.items() if k != 'device')})"
     return getattr(f, '__name__', type(f).__name__)
+
+def default_of(f, name):
+    "The default of argument `name` of `f`: where another function mirrors it, the default is read, not written again"
+    return inspect.signature(f).parameters[name].default

@@ -81,6 +81,7 @@ def _mv(matvec, x, b, k, solver):
     _check_finite(y, f'the matvec result at iteration {k}', solver)
     return y
 
+# %% ../nbs/03_hypergrad.ipynb #b7dec924
 def _start(matvec, b, x0, Ax0, solver):
     "Initial (x, r, matvecs used); x is None for a cold start (x=0), also when the warm start `x0` is worse than zero"
     if x0 is None: return None, b, 0
@@ -103,6 +104,7 @@ def _neg_curv(on_negative, pAp, k):
 # %% ../nbs/03_hypergrad.ipynb #08c0ec7c
 _on_neg = ('stop', 'raise', 'continue')
 
+# %% ../nbs/03_hypergrad.ipynb #ac94c848
 def _cg(matvec, b, iters=5, tol=None, x0=None, Ax0=None, layerwise=False, on_negative='stop', info=None):
     "CG on `matvec(x) = b`; returns (x, A·x or None), x in the dtypes of `b`"
     if on_negative not in _on_neg: raise ValueError(f'on_negative must be one of {_on_neg}, got {on_negative!r}')
@@ -233,6 +235,7 @@ def _orth_rows(U, W):
     keep = e > 1e-8
     return torch.cat([U, (V[:, keep] / e[keep].sqrt()).T.to(W) @ Wp])
 
+# %% ../nbs/03_hypergrad.ipynb #0ec03b62
 def lanczos(matvec, q0, k=15, info=None, prior=None, eig_floor=1e-2):
     "`k` Lanczos steps of symmetric `matvec` from `q0`: Ritz values and vectors (rows); with `prior` pairs, recycled (see below)"
     if prior is None: return _lanczos(matvec, q0, k, info)
@@ -270,6 +273,7 @@ def _spectral_gain(alpha, on_negative='continue', eig_floor=1e-2):
     a = torch.where(low, eig_floor*torch.where(a < 0, -1., 1.).to(a), a)
     return 1/a, int(neg.sum()), int(low.sum())
 
+# %% ../nbs/03_hypergrad.ipynb #74f45f09
 def lowrank_solve(alpha, U, b, on_negative='continue', eig_floor=1e-2, info=None):
     "x ≈ A⁻¹b from Ritz pairs (`alpha`, rows of `U`) of A, taking A = I outside their span: no matvec"
     dts = [t.dtype for t in b]

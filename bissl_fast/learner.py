@@ -148,6 +148,7 @@ def state_dict(self:BilevelCallback):
     return dict(n_lower=self.n_lower, n_alt=self.n_alt, head_warmed=self.head_warmed,
                 lower_opt=self.lower_opt.state_dict(), solver=self.solver.state_dict())
 
+# %% ../nbs/04_learner.ipynb #6acafe6e
 @patch
 def load_state_dict(self:BilevelCallback, state):
     "Load what `state_dict` returned"
