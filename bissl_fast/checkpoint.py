@@ -14,7 +14,7 @@ from .distributed import gather_object, mine, is_main, barrier
 __all__ = ['ckpt_version', 'rng_state', 'set_rng_state', 'upgrade_checkpoint', 'Interrupted', 'Checkpoint']
 
 # %% ../nbs/03a_checkpoint.ipynb #61bfb952
-ckpt_version = 2  # 2: each callback's state under `cbs` (1: the BiSSL counters, lower optimizer and head flag at the top)
+ckpt_version = 2  # 2: each callback's state under `cbs` (1: BiSSL's counters, lower optimizer and head flag at the top)
 
 def rng_state(dls):
     "The random states a resumed fit needs: torch's, CUDA's, Python's, NumPy's and the loaders'"
@@ -27,7 +27,7 @@ def set_rng_state(dls, s):
     if s.get('pretext') is not None: dls.load_pretext_state(s['pretext'])
     dls.train.rng.setstate(s['train'])
     torch.set_rng_state(s['torch'].cpu()); random.setstate(s['python']); np.random.set_state(s['numpy'])
-    if s['cuda'] is not None and torch.cuda.is_available():  # RNG states are CPU byte tensors, whatever the map_location
+    if s['cuda'] is not None and torch.cuda.is_available():  # RNG states are CPU byte tensors, whatever map_location
         torch.cuda.set_rng_state_all([t.cpu() for t in s['cuda'][:torch.cuda.device_count()]])
 
 # %% ../nbs/03a_checkpoint.ipynb #be822462
@@ -58,7 +58,7 @@ def checkpoint_state(self:Learner):
 
 @patch
 def load_checkpoint_state(self:Learner, state, strict=True):
-    "Load what `checkpoint_state` returned (or an older layout's): callbacks first (their checks are the clearest), random states last"
+    "Load what `checkpoint_state` returned (or an older layout): callbacks first (the clearest checks), random states last"
     state = upgrade_checkpoint(state)
     self.load_cbs_state(state['cbs'])
     get_model(self.model).load_state_dict(state['model'], strict=strict)
@@ -77,7 +77,8 @@ class Interrupted(CancelFitException):
     "A fit stopped by a signal after writing its checkpoint: the same call resumes it"
     def __init__(self, signum, file): self.signum,self.file = signum,file
     def __str__(self):
-        return f'stopped by {signal.Signals(self.signum).name}; checkpoint in {self.file}: run the same command again to resume'
+        sig = signal.Signals(self.signum).name
+        return f'stopped by {sig}; checkpoint in {self.file}: run the same command again to resume'
 
 class _ShiftIter(Callback):
     "Number the batches of a resumed epoch from where it stopped"
@@ -94,7 +95,7 @@ class _Resumed(GetAttr):
 
 # %% ../nbs/03a_checkpoint.ipynb #9e82d2c1
 class Checkpoint(Callback):
-    "Keep a resumable checkpoint `fname`: each epoch's end, every `every` safe points or `minutes`, and on a signal (then stop)"
+    "Keep a resumable checkpoint `fname`: each epoch's end, every `every` safe points or `minutes`, and on a signal"
     order,run_valid = 90,False
     def __init__(self, fname='checkpoint', every=None, minutes=10., signals=(signal.SIGTERM, signal.SIGINT)):
         if every is not None: check_count(every, 'every')
@@ -135,7 +136,8 @@ def before_fit(self:Checkpoint):
 def _on_signal(self:Checkpoint, signum, frame):
     if self.signum is not None: raise KeyboardInterrupt  # a second signal: stop now
     self.signum = signum
-    print(f'\n{signal.Signals(signum).name} received: stopping after the current step, with a checkpoint', file=sys.stderr, flush=True)
+    msg = f'\n{signal.Signals(signum).name} received: stopping after the current step, with a checkpoint'
+    print(msg, file=sys.stderr, flush=True)
 
 @patch
 def before_train(self:Checkpoint):
@@ -157,9 +159,11 @@ def _skip(self:Checkpoint, p):
 # %% ../nbs/03a_checkpoint.ipynb #36674b3d
 @patch
 def after_batch(self:Checkpoint):
-    if self.iter+1 >= self.n_iter or not getattr(self.learn, 'at_safe_point', lambda: True)(): return  # the end: after_epoch
+    if self.iter+1 >= self.n_iter: return  # the epoch's end: `after_epoch` saves
+    if not getattr(self.learn, 'at_safe_point', lambda: True)(): return
     self.n_safe += 1
-    if self.signum is not None or (self.every and self.n_safe % self.every == 0) or self._due(): self._save(self.epoch, self.iter+1)
+    if self.signum is not None or (self.every and self.n_safe % self.every == 0) or self._due():
+        self._save(self.epoch, self.iter+1)
     if self.signum is not None: raise CancelFitException
 
 @patch

@@ -40,11 +40,13 @@ def check_device(device=None):
     except (RuntimeError, TypeError, ValueError) as e:
         raise ValueError(f"{device!r} is not a device: use 'cpu', 'cuda', 'cuda:1', 'mps' or leave it out") from e
     cpu = "pass device='cpu' or leave it out"
-    if d.type == 'cuda' and not torch.cuda.is_available(): raise _no_device(device, 'torch finds no CUDA GPU on this machine', cpu)
+    if d.type == 'cuda' and not torch.cuda.is_available():
+        raise _no_device(device, 'torch finds no CUDA GPU on this machine', cpu)
     n = torch.cuda.device_count()
     if d.type == 'cuda' and d.index is not None and d.index >= n:
         raise _no_device(device, f'this machine has {n} CUDA GPU(s)', f'use cuda:0 to cuda:{n-1}')
-    if d.type == 'mps' and not torch.backends.mps.is_available(): raise _no_device(device, 'MPS is not available here', cpu)
+    if d.type == 'mps' and not torch.backends.mps.is_available():
+        raise _no_device(device, 'MPS is not available here', cpu)
     return d
 
 def check_writable(folder, what='run folder'):
@@ -60,7 +62,7 @@ def check_writable(folder, what='run folder'):
 
 # %% ../nbs/00_core.ipynb #fd1a5ae7
 def atomic_write(file, write):
-    "Call `write(tmp)` on a temporary file next to `file`, then rename it over `file`; returns `file`. Only rank 0 writes"
+    "`write(tmp)` a temporary file next to `file`, then rename it over `file`; returns `file`. Only rank 0 writes"
     from bissl_fast.distributed import is_main  # here, not above: the engine imports core without fastai
     file = Path(file)
     if not is_main(): return file

@@ -33,7 +33,7 @@ def hvp_operator(loss, params):
 # %% ../nbs/03_hypergrad.ipynb #0b445b02
 @contextmanager
 def preserved_buffers(*modules):
-    "Run the block on copies of all buffers of `modules` (e.g. BN running stats); the originals are put back, untouched, on exit"
+    "Run the block on copies of the buffers of `modules` (e.g. BN running stats); the originals come back untouched"
     subs = {id(m): m for mod in modules for m in mod.modules()}.values()
     slots = [(m, k, b) for m in subs for k,b in m.named_buffers(recurse=False)]
     copies = {id(b): b.detach().clone() for _,_,b in slots}   # one copy per tensor: shared buffers stay shared
@@ -61,7 +61,8 @@ def _check_finite(ts, what, solver):
     if ok.all(): return
     bad = (~ok).nonzero().flatten().tolist()
     raise FloatingPointError(
-        f'{solver}: non-finite values (NaN/Inf) in {what} (tensors {bad[:5]}). The Hessian-vector products or the upper gradient '
+        f'{solver}: non-finite values (NaN/Inf) in {what} (tensors {bad[:5]}). The Hessian-vector products or the upper '
+        'gradient '
         'blew up: lower the learning rate, raise `damping`, or check the pretext/downstream losses for NaNs.')
 
 def _prep(b, x0, solver):
@@ -97,7 +98,8 @@ def _fill(info, **kw):
 def _neg_curv(on_negative, pAp, k):
     "Handle pᵀAp ≤ 0 (`pAp`: the offending values): raise, or say whether to stop"
     if on_negative == 'raise': raise ValueError(
-        f'solve_cg: non-positive curvature pᵀAp={float(pAp.min()):.3g} at iteration {k}: the operator is not positive definite '
+        f'solve_cg: non-positive curvature pᵀAp={float(pAp.min()):.3g} at iteration {k}: the operator is not positive '
+        'definite '
         '(the Hessian has eigenvalues below -(lam+damping)); raise `damping`.')
     return on_negative == 'stop' or bool((pAp == 0).any())
 
@@ -141,15 +143,16 @@ def _cg(matvec, b, iters=5, tol=None, x0=None, Ax0=None, layerwise=False, on_neg
         res.append(math.sqrt(float(rr.sum())) / bn)
     Ax = None if layerwise else tuple(bi - ri for bi,ri in zip(b, r))
     if x is None:   # no step taken from x=0
-        if neg: x, Ax = tuple(t.clone() for t in b), None   # no curvature seen yet: A ≈ I, the first-order approximation
+        if neg: x, Ax = tuple(t.clone() for t in b), None   # no curvature seen yet: A ≈ I, the first-order answer
         else: x = tuple(torch.zeros_like(t) for t in b)
-    _fill(info, residuals=res, iters=n, converged=bool(res[-1] == 0 or (tol is not None and res[-1] <= tol)), negative_curvature=neg)
+    converged = bool(res[-1] == 0 or (tol is not None and res[-1] <= tol))
+    _fill(info, residuals=res, iters=n, converged=converged, negative_curvature=neg)
     return tuple(t.to(d) for t,d in zip(x, dts)), Ax
 
 # %% ../nbs/03_hypergrad.ipynb #b23cf505
 def solve_cg(matvec, b, iters=5, tol=None, x0=None, layerwise=False, info=None, on_negative='stop'):
     "Solve `matvec(x) = b` (A symmetric positive definite) by conjugate gradient over all tensors of `b` jointly"
-    return _cg(matvec, tuple(b), iters=iters, tol=tol, x0=x0, layerwise=layerwise, on_negative=on_negative, info=info)[0]
+    return _cg(matvec, tuple(b), iters, tol, x0, layerwise=layerwise, on_negative=on_negative, info=info)[0]
 
 # %% ../nbs/03_hypergrad.ipynb #fd643aee
 def solve_neumann(matvec, b, iters=5, alpha=1.0, info=None, tol=None, x0=None):
@@ -170,7 +173,7 @@ def solve_neumann(matvec, b, iters=5, alpha=1.0, info=None, tol=None, x0=None):
 
 # %% ../nbs/03_hypergrad.ipynb #2a437ce3
 def solve_minres(matvec, b, iters=100, tol=None, info=None):
-    "Solve `matvec(x) = b` for a symmetric, possibly indefinite operator by MINRES: least residual over the Krylov space"
+    "Solve `matvec(x) = b`, symmetric and possibly indefinite, by MINRES: the least residual over the Krylov space"
     dts, solver = [t.dtype for t in b], 'solve_minres'
     b, _ = _prep(tuple(b), None, solver)
     beta1 = math.sqrt(float(_dot(b, b)))
@@ -211,13 +214,13 @@ def _lanczos(matvec, q0, k=15, info=None):
     Q[0], m, beta = q/q.norm(), k, 0.
     for j in range(k):
         w = _flat(_mv(matvec, _unflat(Q[j], like), like, j, 'lanczos'))
-        for _ in range(2):                                   # Gram-Schmidt twice keeps Q orthonormal to working precision
+        for _ in range(2):                         # Gram-Schmidt twice keeps Q orthonormal to working precision
             h = Q[:j+1] @ w
             w -= Q[:j+1].T @ h
             T[:j+1, j] += h.double().cpu()
         beta = float(w.norm())
         if j+1 == k: break
-        if beta <= 1e-7*float(T[:j+1, :j+1].abs().max()): m = j+1; break   # the Krylov space is invariant: Ritz pairs are exact
+        if beta <= 1e-7*float(T[:j+1, :j+1].abs().max()): m = j+1; break   # an invariant Krylov space: exact Ritz pairs
         T[j+1, j], Q[j+1] = beta, w/beta
     T = T[:m, :m].triu() + T[:m, :m].triu(1).T                   # symmetric, from the Gram-Schmidt coefficients
     alpha, S = torch.linalg.eigh(T)
@@ -225,7 +228,7 @@ def _lanczos(matvec, q0, k=15, info=None):
     return alpha, S.T.to(Q) @ Q[:m]
 
 def _scale(U, g):
-    "x ↦ x + Uᵀ((g − 1)·Ux) for a flat vector or rows `x`: the matrix with eigenvalues `g` on the rows of `U`, 1 elsewhere"
+    "x ↦ x + Uᵀ((g − 1)·Ux) for a flat vector or rows `x`: eigenvalues `g` on the rows of `U`, 1 elsewhere"
     return lambda x: x + ((x @ U.T) * (g.to(U) - 1)) @ U
 
 def _orth_rows(U, W):
@@ -237,7 +240,7 @@ def _orth_rows(U, W):
 
 # %% ../nbs/03_hypergrad.ipynb #0ec03b62
 def lanczos(matvec, q0, k=15, info=None, prior=None, eig_floor=1e-2):
-    "`k` Lanczos steps of symmetric `matvec` from `q0`: Ritz values and vectors (rows); with `prior` pairs, recycled (see below)"
+    "`k` Lanczos steps of symmetric `matvec` from `q0`: Ritz values and vectors (rows); recycling `prior` pairs (below)"
     if prior is None: return _lanczos(matvec, q0, k, info)
     like = tuple(_up(t) for t in q0)
     alpha_p, U_p = prior
@@ -249,7 +252,7 @@ def lanczos(matvec, q0, k=15, info=None, prior=None, eig_floor=1e-2):
         x = _flat(xs)
         return _unflat(m_isqrt(_flat(_mv(matvec, _unflat(m_isqrt(x), like), like, 0, 'lanczos'))) - J(x), like)
     mu, W = _lanczos(E, _unflat(m_isqrt(_flat(like)), like), k, info)
-    Z = _orth_rows(U_p, W)                                                 # Ã = M^1/2 (J + Wᵀ diag(μ) W) M^1/2 is I outside span(Z)
+    Z = _orth_rows(U_p, W)                                     # Ã = M^1/2 (J + Wᵀ diag(μ) W) M^1/2 is I outside span(Z)
     GU, GW = (Z @ U_p.T).double(), (Z @ W.T).double()
     I = torch.eye(len(Z), dtype=torch.float64, device=GU.device)
     m_half = I + GU @ torch.diag(d.sqrt().double() - 1) @ GU.T
@@ -266,9 +269,11 @@ def _spectral_gain(alpha, on_negative='continue', eig_floor=1e-2):
     "1/α for each Ritz value, after the negative-curvature policy and the floor on |α|; also (n negative, n floored)"
     neg = alpha <= 0
     if neg.any() and on_negative == 'raise': raise ValueError(
-        f'lanczos: Ritz value {float(alpha.min()):.3g} ≤ 0: the operator I + H/(lam+damping) is indefinite (the Hessian has eigenvalues '
+        f'lanczos: Ritz value {float(alpha.min()):.3g} ≤ 0: the operator I + H/(lam+damping) is indefinite (the Hessian '
+        'has eigenvalues '
         "below -(lam+damping)); raise `damping`, or choose on_negative='continue'/'abs'/'stop'.")
-    a = alpha.abs() if on_negative == 'abs' else alpha.where(~neg, torch.ones_like(alpha)) if on_negative == 'stop' else alpha
+    a = alpha.abs() if on_negative == 'abs' else alpha.where(~neg, torch.ones_like(alpha)) if on_negative == 'stop' \
+        else alpha
     low = a.abs() < eig_floor
     a = torch.where(low, eig_floor*torch.where(a < 0, -1., 1.).to(a), a)
     return 1/a, int(neg.sum()), int(low.sum())
@@ -290,7 +295,8 @@ def lowrank_solve(alpha, U, b, on_negative='continue', eig_floor=1e-2, info=None
 def ij_matvec(hvp, lam=1e-3, damping=10.):
     "The operator A(v) = v + H·v/(lam+damping) of the damped implicit Jacobian, from an HVP callable"
     c = lam + damping
-    if not c > 0: raise ValueError(f'lam + damping must be > 0 (got lam={lam}, damping={damping}): (I + H/(lam+damping)) is undefined')
+    if not c > 0:
+        raise ValueError(f'lam + damping must be > 0 (got lam={lam}, damping={damping}): (I + H/(lam+damping)) is undefined')
     def A(v):
         v = tuple(v)
         return tuple(vi + hi.to(vi)/c for vi,hi in zip(v, hvp(v)))
@@ -316,7 +322,7 @@ class Solver:
     "Base class: `build` on a stage's pretext loss, then call on each right-hand side v for x ≈ (I + H/(λ+δ))⁻¹v"
     name,stat_names = 'solver',()
     def build(self, loss, params, lam=1e-3, damping=10., reduce=None):
-        "Start a stage: A = I + H/(λ+δ), H the Hessian of `loss` w.r.t. `params` (its first-order graph built here, once)"
+        "Start a stage: A = I + H/(λ+δ), H the Hessian of `loss` in `params` (its first-order graph built here, once)"
         hvp = hvp_operator(loss, params)
         return self.use(ij_matvec(hvp if reduce is None else (lambda v: reduce(hvp(v))), lam, damping), reduce)
     def use(self, A, reduce=None):
@@ -325,7 +331,8 @@ class Solver:
         return self
     def __call__(self, v):
         "x ≈ A⁻¹v for the right-hand side `v`, a tuple shaped like the params"
-        if getattr(self, 'A', None) is None: raise RuntimeError(f'{self.name}: operator released or not built: `build` it for the stage')
+        if getattr(self, 'A', None) is None:
+            raise RuntimeError(f'{self.name}: operator released or not built: `build` it for the stage')
         x,self.info = self.solve(tuple(v) if self.reduce is None else tuple(self.reduce(tuple(v))))
         self.n_matvec += self.info['iters']
         return x
@@ -341,7 +348,8 @@ class Solver:
         return f"{type(self).__name__}({', '.join(f'{k}={getattr(self, k)!r}' for k in ks if k != 'self')})"
 
 def _check_policy(on_negative, ok, solver):
-    if on_negative not in ok: raise ValueError(f"on_negative must be one of {ok} for solver={solver!r}, got {on_negative!r}")
+    if on_negative not in ok:
+        raise ValueError(f"on_negative must be one of {ok} for solver={solver!r}, got {on_negative!r}")
 
 # %% ../nbs/03_hypergrad.ipynb #aec70dfe
 _lanczos_policies = ('continue', 'abs', 'stop', 'raise')
@@ -365,7 +373,7 @@ class Lanczos(Solver):
     def solve(self, v):
         "The stage's Ritz pairs from `v` on its first call (recycling the prior's); then A⁻¹v from them, without HVPs"
         first = self.ritz is None
-        if first: self.ritz = lanczos(self.A, v, k=self.steps, info=(li := {}), prior=self.prior, eig_floor=self.eig_floor)
+        if first: self.ritz = lanczos(self.A, v, self.steps, info=(li := {}), prior=self.prior, eig_floor=self.eig_floor)
         x = lowrank_solve(*self.ritz, v, on_negative=self.on_negative, eig_floor=self.eig_floor, info=(info := {}))
         return x,dict(info, iters=li['iters'] if first else 0, residuals=[1., info['outside']])
     def stats(self): return dict(lz_outside=self.info['outside'], lz_neg=float(self.info['negative_curvature']))
@@ -402,7 +410,9 @@ class CG(Solver):
                    self.on_negative, info)
         if self.warm_start: self.x,self.Ax = x,Ax
         return x,info
-    def stats(self): return {self.stat_names[0]: self.info['residuals'][-1], self.stat_names[1]: float(self.info['negative_curvature'])}
+    def stats(self):
+        res,neg = self.stat_names
+        return {res: self.info['residuals'][-1], neg: float(self.info['negative_curvature'])}
     def hvps(self, n_rhs): return n_rhs*self.iters
     def release(self): self.x = self.Ax = None; super().release()
 
@@ -428,7 +438,10 @@ class MINRES(Solver):
 class Neumann(Solver):
     "The truncated Neumann series α Σ (I − αA)^k v: `iters` HVPs per right-hand side, converging when ρ(I − αA) < 1"
     name,stat_names = 'neumann',('neumann_res',)
-    def __init__(self, iters:int=5, alpha:float=1., tol:float=None): # HVPs per right-hand side; the step α; the residual to stop at
+    def __init__(self,
+        iters:int=5, # HVPs per right-hand side
+        alpha:float=1., # the step α
+        tol:float=None): # the relative residual to stop at
         store_attr(); check_count(iters, f'{self.name} iters')
     def solve(self, v): return solve_neumann(self.A, v, self.iters, self.alpha, info=(info := {}), tol=self.tol),info
     def stats(self): return {'neumann_res': self.info['residuals'][-1]}

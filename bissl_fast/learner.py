@@ -15,7 +15,8 @@ from .pretext import PretextModel, create_encoder, pretext_models, imagenet_stat
 from .hypergrad import preserved_buffers, get_solver
 from .checkpoint import *
 from .tasks import task_setup, task_learner, backbone_names
-from .distributed import ShardedLearner, shard_dl, unshard_dl, average, average_grads, is_main, is_distributed, barrier
+from .distributed import (ShardedLearner, shard_dl, unshard_dl, average, average_grads, is_main, is_distributed,
+                                    barrier)
 
 # %% auto #0
 __all__ = ['BilevelModel', 'bilevel_splitter', 'FusedAdam', 'proximal', 'clip_grads_', 'BilevelCallback', 'bissl_settings',
@@ -24,12 +25,12 @@ __all__ = ['BilevelModel', 'bilevel_splitter', 'FusedAdam', 'proximal', 'clip_gr
 
 # %% ../nbs/04_learner.ipynb #b3504ac4
 class BilevelModel(Module):
-    "The `upper` downstream model, built on `backbone`, carrying the `lower` pretext model (lower backbone + pretext heads)"
+    "The `upper` downstream model on `backbone`, carrying the `lower` pretext model (lower backbone + pretext heads)"
     ddp_skip = ('lower',)  # under DDP the lower model's gradients are averaged by the bilevel callback, not by DDP
     def __init__(self, upper, lower, backbone):
         pu,pl = [p.shape for p in backbone.parameters()],[p.shape for p in lower.backbone.parameters()]
         if pu != pl: raise ValueError('the upper and lower backbones must have the same architecture')
-        self.upper,self.lower,self._backbone = upper,lower,[backbone]  # (a list: the backbone's tensors are registered in `upper`)
+        self.upper,self.lower,self._backbone = upper,lower,[backbone]  # a list: its tensors are registered in `upper`
         self.bb_names = backbone_names(upper, backbone)
     def forward(self, *x): return self.upper(*x)
 
@@ -40,7 +41,7 @@ class BilevelModel(Module):
         "φ_D as one module, where the upper model is `nn.Sequential(backbone, head)`"
         u = self.upper
         if isinstance(u, nn.Sequential) and len(u) == 2 and u[0] is self.backbone: return u[1]
-        raise TypeError(f'this upper model ({type(u).__name__}) has no single head module; its φ_D are `learn.head_params`')
+        raise TypeError(f'this upper model ({type(u).__name__}) has no single head module; its φ_D: `learn.head_params`')
     def head_params(self):
         "φ_D: the upper model's parameters outside the backbone"
         return [p for n,p in self.upper.named_parameters() if n not in self.bb_names]
@@ -58,11 +59,11 @@ def bilevel_splitter(m):
 
 # %% ../nbs/04_learner.ipynb #9d00b13e
 def FusedAdam(params, lr=1e-3, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0.01, decouple_wd=True):
-    "fastai's `Adam` (its defaults and update) as torch's fused Adam(W), one kernel for all tensors, behind fastai's `OptimWrapper`"
+    "fastai's `Adam` (defaults and update) as torch's fused Adam(W): one kernel for all tensors, in fastai's `OptimWrapper`"
     opt,kw = torch.optim.AdamW if decouple_wd else torch.optim.Adam,dict(betas=(mom, sqr_mom), eps=eps, weight_decay=wd)
     try: res = OptimWrapper(params, opt, fused=True, **kw)
-    except RuntimeError: res = OptimWrapper(params, opt, foreach=True, **kw)  # a device or dtype without the fused kernel
-    res.set_hyper('lr', lr)  # as schedulers do: like fastai's optimizers it takes any value (a NaN shows up as a NaN loss)
+    except RuntimeError: res = OptimWrapper(params, opt, foreach=True, **kw)  # a device or dtype without fused kernels
+    res.set_hyper('lr', lr)  # as schedulers do: any value, like fastai's optimizers (a NaN shows up as a NaN loss)
     return res
 
 @torch.no_grad()
@@ -73,7 +74,7 @@ def proximal(ps, qs, lam):
     return torch.stack(torch._foreach_norm(d)).pow(2).sum()*(lam/2),torch._foreach_mul(d, lam)
 
 def clip_grads_(params, max_norm):
-    "`nn.utils.clip_grad_norm_`'s clipping (the same ops, so the same numbers) without its per-tensor `to`; returns the total norm"
+    "`nn.utils.clip_grad_norm_` (the same ops, so the same numbers) without its per-tensor `to`; returns the total norm"
     gs = [p.grad for p in params if p.grad is not None]
     if not gs: return torch.zeros(())
     norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(gs)))
@@ -96,13 +97,14 @@ class BilevelCallback(Callback):
         lower_opt_func=FusedAdam, # the lower optimizer, a fastai `opt_func`
         lower_warmup:float=0.05, # fraction of the lower steps that warm the lower learning rate up from 1/100
         clip:float=10., # largest gradient norm, at both levels
-        head_warmup:int=None, # epochs training φ_D alone on the frozen θ_D first (None: 1 from a pretrained backbone, else 0)
+        head_warmup:int=None, # epochs training φ_D alone on the frozen θ_D first (None: 1 if pretrained, else 0)
         alternations:int=None): # stop after this many alternations (None: the epochs decide); `fit_bilevel` sets it
         store_attr(but='solver')
         for n,lo in (('lower_steps', 0), ('upper_steps', 1)): check_count(getattr(self, n), n, lo)
         for n in ('alternations', 'head_warmup'):
             if getattr(self, n) is not None: check_count(getattr(self, n), n, 1 if n == 'alternations' else 0)
-        self.solver,self.stage,self.lower_opt,self.head_warmed,self.n_lower,self.n_alt = get_solver(solver),None,None,False,0,0
+        self.solver,self.stage,self.lower_opt = get_solver(solver),None,None
+        self.head_warmed,self.n_lower,self.n_alt = False,0,0
 
     @property
     def stat_names(self):
@@ -136,7 +138,7 @@ def schedule(self:BilevelCallback, n_alt):
 
 @patch
 def prepare(self:BilevelCallback, n_alt=1):
-    "Ready to run lower stages, in a fit or by hand: the lower optimizer, its schedule over `n_alt` alternations, statistics"
+    "Ready to run lower stages, in a fit or by hand: lower optimizer, its schedule over `n_alt` alternations, statistics"
     if self.lower_opt is None: self.create_lower_opt()
     self.schedule(n_alt)
     self.stats = {k:[] for k in self.stat_names}
@@ -154,7 +156,8 @@ def load_state_dict(self:BilevelCallback, state):
     "Load what `state_dict` returned"
     if self.lower_opt is None: self.create_lower_opt()
     if ('hypers' in state['lower_opt']) != isinstance(self.lower_opt, Optimizer):  # fastai's layout vs torch's
-        raise ValueError("this checkpoint's lower optimizer state does not fit `lower_opt_func` (one is fastai's `Optimizer`, "
+        raise ValueError("this checkpoint's lower optimizer state does not fit `lower_opt_func` (one is fastai's "
+                         "`Optimizer`, "
                          "the other a torch optimizer); checkpoints written before `FusedAdam` became the default need "
                          "`lower_opt_func=Adam`")
     self.lower_opt.load_state_dict(state['lower_opt'])
@@ -164,7 +167,8 @@ def load_state_dict(self:BilevelCallback, state):
 # %% ../nbs/04_learner.ipynb #108762b0
 @patch
 def before_fit(self:BilevelCallback):
-    if not hasattr(self.learn, 'skip_to_epoch'): self.n_lower,self.n_alt = 0,0  # from the start (`Checkpoint` restores a resumed fit's)
+    # a fit from its start counts from 0 (`Checkpoint` gives a resumed fit its counters back after this)
+    if not hasattr(self.learn, 'skip_to_epoch'): self.n_lower,self.n_alt = 0,0
     self.prepare(self.learn.alternations_per_epoch()*self.n_epoch)
 
 @patch
@@ -246,18 +250,18 @@ class _StepProbe:
 @patch
 def _lower_grads(self:BilevelCallback, loss_p, ps, reg_grad, scaler, probe):
     "Backward of the pretext loss, averaged over ranks, unscaled, plus the proximal gradient, clipped; the total norm"
-    with torch.autocast(one_param(self.lower).device.type, enabled=False): scaler.scale(loss_p).backward()  # outside fastai's autocast
+    with torch.autocast(one_param(self.lower).device.type, enabled=False): scaler.scale(loss_p).backward()  # not fastai's
     average_grads(self.lower_params)  # over ranks; a no-op in one process
     if scaler.is_enabled(): scaler.unscale_(probe)
     for p in ps:
         if p.grad is None: p.grad = torch.zeros_like(p)
-    torch._foreach_add_([p.grad for p in ps], reg_grad)  # the proximal term's gradient (the same on every rank), unscaled
+    torch._foreach_add_([p.grad for p in ps], reg_grad)  # the proximal gradient (the same on every rank), unscaled
     return clip_grads_(self.lower_params, self.clip)
 
 # %% ../nbs/04_learner.ipynb #3dd9db53
 @patch
 def lower_step(self:BilevelCallback):
-    "One lower step: pretext loss + (λ/2)‖θ_P − θ_D‖², clipped, on the lower optimizer; False if fp16 overflow skipped it"
+    "One lower step: pretext loss + (λ/2)‖θ_P − θ_D‖², clipped, on the lower optimizer; False if an overflow skipped it"
     lower,opt,scaler = self.lower,self.lower_opt,self.lower_scaler
     pct = min(1., self.n_lower/self.total_lower)
     opt.set_hyper('lr', self.lower_sched(pct))
@@ -274,7 +278,8 @@ def lower_step(self:BilevelCallback):
     else:
         opt.zero_grad()
         raise FloatingPointError(f'non-finite lower-level gradient at lower step {self.n_lower} (the loss was finite); '
-                                 'nothing was updated. Lower `lower_lr` or `clip`, or check the pretext model for NaN/Inf')
+                                 'nothing was updated. Lower `lower_lr` or `clip`, or check the pretext model for '
+                                 'NaN/Inf')
     opt.zero_grad()
     if probe.stepped: lower.after_update()
     self.n_lower += 1
@@ -299,7 +304,8 @@ def lower_stage(self:BilevelCallback):
     # the Hessian in fp32: its loss and its first-order graph (a backward under fastai's autocast would be cast too)
     with preserved_buffers(self.lower), torch.autocast(one_param(self.lower).device.type, enabled=False):
         loss = self.lower.pretext_loss(v1, v2)
-        self.stage = self.solver.for_stage(self.upper_left()).build(loss, self.theta_lower, self.lam, self.damping, reduce=average)
+        solver = self.solver.for_stage(self.upper_left())
+        self.stage = solver.build(loss, self.theta_lower, self.lam, self.damping, reduce=average)
     self.n_alt += 1
     self.stats['alt_s'].append(time.perf_counter()-t0)
 
@@ -338,7 +344,8 @@ class BilevelStat(Metric):
     def value(self):
         cb = getattr(self.learn, 'bilevel', None)
         vals = getattr(cb, 'stats', {}).get(self.nm, [])
-        return torch.stack([torch.as_tensor(o, dtype=torch.float32).cpu() for o in vals]).mean().item() if len(vals) else None
+        if not len(vals): return None
+        return torch.stack([torch.as_tensor(o, dtype=torch.float32).cpu() for o in vals]).mean().item()
 
 class LowerAccuracy(AvgMetric):
     "Accuracy of the head on the lower backbone's features (the backbone fine-tuning starts from)"
@@ -363,10 +370,10 @@ class BilevelLearner(ShardedLearner):
 
     lower_backbone = property(lambda self: unwrap(self.model).lower.backbone, doc='θ_P: the lower (pretext) backbone')
     upper_backbone = property(lambda self: unwrap(self.model).backbone, doc='θ_D: the upper (downstream) backbone')
-    head = property(lambda self: unwrap(self.model).head, doc='φ_D: the downstream head (where the upper model is `backbone` + `head`)')
-    head_params = property(lambda self: unwrap(self.model).head_params(), doc="φ_D: the upper model's parameters outside the backbone")
+    head = property(lambda self: unwrap(self.model).head, doc='φ_D: the downstream head (upper model = `backbone` + `head`)')
+    head_params = property(lambda self: unwrap(self.model).head_params(), doc="φ_D: the upper model's other parameters")
     upper_model = property(lambda self: unwrap(self.model).upper, doc='The downstream model on θ_D')
-    lower_model = property(lambda self: unwrap(self.model).lower, doc='The lower pretext model: θ_P and the pretext heads φ_P')
+    lower_model = property(lambda self: unwrap(self.model).lower, doc='The lower pretext model: θ_P and its heads φ_P')
 
 # %% ../nbs/04_learner.ipynb #5196ea20
 @patch
@@ -378,7 +385,7 @@ def at_safe_point(self:BilevelLearner):
 def save(self:BilevelLearner, file, with_opt=True, pickle_protocol=2):
     "Save both models and, if `with_opt`, both optimizers, the callbacks' state and random states, atomically"
     file = join_path_file(file, self.path/self.model_dir, ext='.pth')
-    state = self.checkpoint_state() if with_opt else dict(model=get_model(self.model).state_dict())  # a collective under DDP
+    state = self.checkpoint_state() if with_opt else dict(model=get_model(self.model).state_dict())  # collective (DDP)
     if is_main(): atomic_save(state, file)
     barrier()  # the file is there for every rank
     return file
@@ -432,7 +439,8 @@ def fit_bilevel(self:BilevelLearner, n_epoch=None, lr=None, lower_lr=None, alter
     hw = ifnone(head_warmup, cb.head_warmup)
     if hw and not cb.head_warmed and start_epoch == 0: self.warmup_head(hw)
     lr,cb.alternations = ifnone(lr, self.lr),alternations
-    self.fit(n_epoch, lr, cbs=L(ParamScheduler({'lr': SchedCos(lr, lr/div_final)}))+L(cbs), start_epoch=start_epoch, **kwargs)
+    sched = ParamScheduler({'lr': SchedCos(lr, lr/div_final)})
+    self.fit(n_epoch, lr, cbs=L(sched)+L(cbs), start_epoch=start_epoch, **kwargs)
     return self
 
 # %% ../nbs/04_learner.ipynb #5170ab34
@@ -454,6 +462,15 @@ def _lower_model(arch, pretext, pretrained, n_in, small_stem, cut, pretext_kwarg
     else: lower.load_backbone(pretrained)
     return lower
 
+_moved = dict(lanczos_steps='Lanczos(steps=...)', recycle='Lanczos(recycle=...)', eig_floor='Lanczos(eig_floor=...)',
+              on_negative='Lanczos(on_negative=...)` or `CG(on_negative=...)', cg_iters='CG(iters=...)',
+              cg_tol='CG(tol=...)')
+
+def _check_moved(kwargs):
+    "A clear error for the solver settings that became the solver's own"
+    for k in kwargs:
+        if k in _moved: raise TypeError(f'`{k}` is a setting of the solver now: pass `solver={_moved[k]}` (`hypergrad`)')
+
 def _check_dls(dls):
     if not hasattr(dls, 'pretext_batch'):
         raise TypeError(f'dls has no pretext loader: BiSSL needs a `BilevelDataLoaders`, got {type(dls).__name__}; '
@@ -463,10 +480,10 @@ def _check_dls(dls):
 @delegates(BilevelCallback, keep=True, but=['alternations'])
 def bissl_learner(dls, arch=None, pretext='simclr', pretrained=None,
                   n_out=None, n_in=3, small_stem=None, cut=None, pretext_kwargs=None,  # the models
-                  upper=None, loss_func=None, metrics=None, opt_func=partial(SGD, mom=0.9), lr=0.03, wd=5e-4, cbs=None,  # upper
+                  upper=None, loss_func=None, metrics=None, opt_func=partial(SGD, mom=0.9), lr=0.03, wd=5e-4, cbs=None,
                   **kwargs):  # BiSSL's settings (`BilevelCallback`), then `Learner`'s
-    "A `BilevelLearner` for BiSSL on `dls` with backbone `arch`, starting from `pretrained` (state, file or stage-1 learner)"
-    _check_dls(dls)
+    "A `BilevelLearner` for BiSSL on `dls` with backbone `arch`, from `pretrained` (a state, a file or a stage-1 learner)"
+    _check_dls(dls); _check_moved(kwargs)
     if small_stem is None: small_stem = img_size(dls) <= 64
     task = task_setup(dls, upper, loss_func, n_out, metrics)
     lower = _lower_model(arch, pretext, pretrained, n_in, small_stem, cut, ifnone(pretext_kwargs, {}))
@@ -474,7 +491,8 @@ def bissl_learner(dls, arch=None, pretext='simclr', pretrained=None,
     model = BilevelModel(task.upper(backbone, task.n_out, dls), lower, backbone)
     bkw = {k:kwargs.pop(k) for k in bissl_settings() if k in kwargs}
     cb = BilevelCallback(**{**bkw, 'head_warmup': ifnone(bkw.get('head_warmup'), 0 if pretrained is None else 1)})
-    metrics = L(task.metrics) + ([LowerAccuracy()] if task.task == 'classification' else []) + [BilevelStat(n) for n in cb.stat_names]
+    metrics = L(task.metrics) + ([LowerAccuracy()] if task.task == 'classification' else [])
+    metrics += [BilevelStat(n) for n in cb.stat_names]
     learn = BilevelLearner(dls, model, loss_func=task.loss_func, opt_func=opt_func, lr=lr, wd=wd, splitter=bilevel_splitter,
                            metrics=metrics, cbs=L(cb, GradientClip(cb.clip))+task.cbs+L(cbs), **kwargs)
     learn.task = task  # the task's builder, loss and metrics, for `downstream_learner`
@@ -484,8 +502,9 @@ def bissl_learner(dls, arch=None, pretext='simclr', pretrained=None,
 def classifier_splitter(m): return L(m[0], m[1]).map(params)
 
 @delegates(Learner.__init__)
-def classifier_learner(dls, backbone, n_out=None, metrics=accuracy, opt_func=partial(SGD, mom=0.9), lr=0.03, wd=5e-4, **kwargs):
-    "A plain fastai `Learner` fine-tuning a copy of `backbone` (an `Encoder`) with a linear head on the downstream loaders"
+def classifier_learner(dls, backbone, n_out=None, metrics=accuracy, opt_func=partial(SGD, mom=0.9), lr=0.03, wd=5e-4,
+                       **kwargs):
+    "A plain fastai `Learner` fine-tuning a copy of `backbone` (an `Encoder`) with a linear head on the downstream data"
     backbone = deepcopy(backbone)
     model = nn.Sequential(backbone, nn.Linear(backbone.nf, ifnone(n_out, get_c(dls))))
     dls = DataLoaders(dls.train, dls.valid, path=dls.path, device=dls.device)
@@ -495,7 +514,7 @@ def classifier_learner(dls, backbone, n_out=None, metrics=accuracy, opt_func=par
 @patch
 @delegates(task_learner)
 def downstream_learner(self:BilevelLearner, head='new', **kwargs):
-    "An ordinary fastai Learner for this task on the lower backbone; `head='upper'` starts from φ_D instead of a new head"
+    "An ordinary fastai Learner for this task on the lower backbone; `head='upper'` starts from φ_D, not a new head"
     if head not in ('new', 'upper'): raise ValueError(f"head must be 'new' or 'upper', got {head!r}")
     t = getattr(self, 'task', None) or task_setup(self.dls)
     kwargs = {**dict(upper=t.upper, loss_func=t.loss_func, n_out=t.n_out, metrics=t.metrics), **kwargs}
