@@ -5,7 +5,7 @@ Reference. nbdev's directives are honoured (`#| hide` cells are left out, direct
 rendered to MathML by latex2mathml (Chromium draws MathML itself), and links to `.ipynb` go to the `.html` pages.
 Why this stack: nbconvert is what renders notebooks everywhere else (GitHub, Jupyter), so a page shows exactly the
 saved outputs, and a build is a pure function of the notebooks: no Quarto, no extra Markdown dialect, no network."""
-import argparse, re, shutil, sys, time
+import argparse, ast, importlib, re, shutil, sys, time, warnings
 from html import escape
 from pathlib import Path
 
@@ -49,8 +49,31 @@ def _math(md, store):
     parts = re.split(r'(```.*?```|`[^`\n]*`)', md, flags=re.S)
     return ''.join(p if i % 2 else re.sub(r'\$\$(.+?)\$\$|(?<![\\$])\$([^$\n]+?)\$', sub, p, flags=re.S) for i,p in enumerate(parts))
 
-def prepare(nb, store):
-    "Apply nbdev's directives and the math placeholders to `nb` in place"
+def _public(code):
+    "Names of the public functions and classes that `code` defines at top level (not `@patch`ed methods)"
+    try: tree = ast.parse(code)
+    except SyntaxError: return []
+    def patched(n): return any('patch' in ast.unparse(d) for d in getattr(n, 'decorator_list', []))
+    return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and not n.name.startswith('_') and not patched(n)]
+
+def api_docs(mod, names):
+    "nbdev's `show_doc` markdown for `names` in module `mod`, as nbdev's docs insert it after each exported cell"
+    from nbdev.showdoc import show_doc
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        m = importlib.import_module(mod)
+    out = []
+    for n in names:
+        if (o := getattr(m, n, None)) is None: continue
+        md = show_doc(o, title_level=3)._repr_markdown_()
+        out.append(re.sub(r'\A\s*---\s*\n+\[source\]\([^)]*\)\{[^}]*\}\s*\n', '', md))
+    return '\n\n'.join(out)
+
+def prepare(nb, store, lib='bissl_fast'):
+    "Apply nbdev's directives, the API docs of exported names and the math placeholders to `nb` in place"
+    from nbformat.v4 import new_markdown_cell
+    mod = next((f'{lib}.{d["default_exp"][0]}' for c in nb.cells if c.cell_type == 'code' and (d := directives(src(c))).get('default_exp')), None)
     cells = []
     for c in nb.cells:
         s = src(c)
@@ -66,6 +89,8 @@ def prepare(nb, store):
             for o in c.get('outputs', []):
                 if 'text/markdown' in o.get('data', {}): o.data['text/markdown'] = _math(src(dict(source=o.data['text/markdown'])), store)
         cells.append(c)
+        if c.cell_type == 'code' and mod and 'export' in d and (names := _public(c.source)):
+            cells.append(new_markdown_cell(api_docs(mod, names), id=f'api-{len(cells)}'))
     nb.cells = cells
 
 def nav(ps, here):

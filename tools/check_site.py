@@ -70,7 +70,7 @@ def check_page(drv, page, root):
     return res
 
 def check_site(root, shots=None, width=1280, height=900):
-    "{page: problems} for every HTML page under `root` (empty lists too); screenshots `{name: page}` go to their paths"
+    "{page: problems} for every HTML page under `root`; `shots` maps a PNG path to a page, or to (page, CSS selector to scroll to)"
     root, shots = Path(root), shots or {}
     drv = browser(width, height)
     try:
@@ -79,7 +79,10 @@ def check_site(root, shots=None, width=1280, height=900):
         for page in sorted(root.rglob('*.html')):
             res[page] = check_page(drv, page, root)
             for png, p in shots.items():
-                if Path(p).resolve() == page.resolve(): Path(png).parent.mkdir(parents=True, exist_ok=True); drv.save_screenshot(str(png))
+                p, sel = p if isinstance(p, tuple) else (p, None)
+                if Path(p).resolve() != page.resolve(): continue
+                if sel: drv.execute_script('const e = document.querySelector(arguments[0]); if (e) e.scrollIntoView()', sel)
+                Path(png).parent.mkdir(parents=True, exist_ok=True); drv.save_screenshot(str(png))
         return res
     finally: drv.quit()
 
