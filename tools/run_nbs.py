@@ -12,10 +12,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY, MAX_BYTES = 'bissl_fast', 1_000_000
-# Run before the notebook: modest PNGs, and no import-time deprecation notice from a dependency on every page.
+# Run before the notebook: modest PNGs, and no torch.jit deprecation notice from an import on every page (as the CLI).
 SETUP = """import matplotlib as _mpl, warnings as _w
 _mpl.rcParams.update({'figure.dpi': 72, 'savefig.dpi': 72, 'figure.max_open_warning': 0})
-_w.filterwarnings('ignore', message='.*torch.jit.interface.*')"""
+_w.filterwarnings('ignore', message='`torch.jit.', category=FutureWarning)"""
 
 def cfg():
     "settings.ini's [DEFAULT] section"
