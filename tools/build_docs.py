@@ -1,6 +1,6 @@
 """Build the docs site from the notebooks, offline: `python tools/build_docs.py [--nbs nbs] [--dest _docs]`.
 Every notebook under nbs/ becomes one HTML page through nbconvert's JupyterLab template, stripped of its CDN scripts
-(require.js, MathJax, mermaid), with a sidebar of all pages: Home (index), Results, Lessons, Tutorials and the module
+(require.js, MathJax, mermaid), with a sidebar of all pages: Home (index), Lessons, Tutorials, Results and the module
 Reference. nbdev's directives are honoured (`#| hide` cells are left out, directive lines are not shown), LaTeX is
 rendered to MathML by latex2mathml (Chromium draws MathML itself), and links to `.ipynb` go to the `.html` pages.
 Why this stack: nbconvert is what renders notebooks everywhere else (GitHub, Jupyter), so a page shows exactly the
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tools'))
 from run_nbs import notebooks, src, skip_exec, directives
 
-SECTIONS = ('Home', 'Results', 'Lessons', 'Tutorials', 'Reference')
+SECTIONS = ('Home', 'Lessons', 'Tutorials', 'Results', 'Reference')
 ASSETS = ('.png', '.jpg', '.jpeg', '.gif', '.svg', '.webp')
 
 def section(rel):
@@ -53,7 +53,7 @@ def _public(code):
     "Names of the public functions and classes that `code` defines at top level (not `@patch`ed methods)"
     try: tree = ast.parse(code)
     except SyntaxError: return []
-    def patched(n): return any('patch' in ast.unparse(d) for d in getattr(n, 'decorator_list', []))
+    def patched(n): return any(re.match(r'patch(_to)?\b', ast.unparse(d)) for d in n.decorator_list)
     return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
             and not n.name.startswith('_') and not patched(n)]
 

@@ -8,6 +8,8 @@
 # Open _docs/index.html in a browser; tests/test_site.py checks every page in headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# PYTHON=... uses that interpreter as it is; by default .venv, set up first (the development set only).
+if [ -z "${PYTHON:-}" ]; then BISSL_LATEST=0 BISSL_OLDEST=0 bash tools/setup.sh; fi
 py=${PYTHON:-.venv/bin/python}
 start=$(date +%s)
 rc=0
