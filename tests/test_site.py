@@ -9,7 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tools'))
 from check_site import check_site, report
-from build_docs import build
+from build_docs import build, section
 from run_nbs import stale
 
 SHOTS = ROOT/'_docs'/'screenshots'
@@ -68,6 +68,20 @@ def test_sample_site(tmp_path):
     assert 'data:image/png' in html and '<math' in html and 'href="../index.html#Home"' in html
     res = check_site(tmp_path/'site')
     assert not any(res.values()), report(res, tmp_path/'site')
+
+def test_failing_notebook_is_left_alone(tmp_path):
+    "A cell that raises fails the command, names the notebook, and leaves the file as it was"
+    f = tmp_path/'nbs'/'bad.ipynb'
+    _nb(f, ('md', '# Bad'), ('code', 'print(1)'), ('code', 'raise ValueError("broken cell")'), ('code', 'print(2)'))
+    before = f.read_bytes()
+    r = subprocess.run([sys.executable, str(ROOT/'tools'/'run_nbs.py'), str(f)], capture_output=True, text=True)
+    assert r.returncode != 0 and 'broken cell' in r.stdout + r.stderr and 'bad.ipynb' in r.stderr
+    assert f.read_bytes() == before
+
+def test_sections():
+    "Pages are grouped by where their notebook lives, so new lessons and the Results page need no list"
+    got = [section(Path(p)) for p in ('index.ipynb', 'results.ipynb', 'lessons/01_ssl.ipynb', 'tutorials/simclr.ipynb', '04a_checkpoint.ipynb')]
+    assert got == ['Home', 'Results', 'Lessons', 'Tutorials', 'Reference']
 
 def _pick(pages, site, *prefer, section=None):
     "The first of `prefer` that was built, else the first page in `section`"

@@ -93,8 +93,8 @@ def execute(fn):
         sh = CaptureShell(fn, mpl_format='png')
         sh.run(SETUP)
         flags = c['tst_flags'].split('|')
-        sh.run_all(nb, exc_stop=False, preproc=lambda cell: no_eval(cell, flags), postproc=_tidy)
-        if sh.exc: raise RuntimeError(sh.prettytb(fname=fn))
+        try: sh.run_all(nb, exc_stop=True, preproc=lambda cell: no_eval(cell, flags), postproc=_tidy)
+        except Exception: raise RuntimeError(sh.prettytb(fname=fn)) from None
     nb = json.loads(json.dumps(nb))
     clean_nb(nb, False, c.get('allowed_metadata_keys', '').split(), c.get('allowed_cell_metadata_keys', '').split(),
              c.get('clean_ids', 'True') == 'True')
@@ -136,7 +136,9 @@ def main():
     p.add_argument('--check', action='store_true', help='only list the notebooks whose outputs are missing or stale')
     p.add_argument('--one', help=argparse.SUPPRESS)
     a = p.parse_args()
-    if a.one: return execute(a.one)
+    if a.one:
+        try: return execute(a.one)
+        except RuntimeError as e: sys.exit(str(e))
     if a.check:
         bad = stale(a.paths)
         for f, r in bad.items(): print(f'{f.relative_to(ROOT) if f.is_relative_to(ROOT) else f}: {"; ".join(r)}')
