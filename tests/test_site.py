@@ -16,6 +16,7 @@ SHOTS = ROOT/'_docs'/'screenshots'
 PNG1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=='
 
 def test_checker_finds_each_problem(tmp_path):
+    tmp_path = tmp_path.resolve()
     (tmp_path/'ok.html').write_text(f'''<html><head><meta name="bissl-page" data-executed="true"></head><body>
 <h2 id="top">ok</h2><a href="bad.html#top">b</a> <a href="#top">t</a> <a href="https://example.org">external link</a>
 <div class="jp-CodeCell"><div class="jp-OutputArea-output">1</div></div><img src="data:image/png;base64,{PNG1}"></body></html>''')

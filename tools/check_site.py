@@ -42,6 +42,7 @@ def link_problem(href, page, root, ids):
     "What is wrong with the link `href` on `page` (a file under `root`), or None"
     u = urlsplit(href)
     if u.scheme in ('http', 'https', 'mailto', 'data', 'javascript') or href.startswith('//'): return None
+    page = page.resolve()
     target = (page.parent/unquote(u.path)).resolve() if u.path else page
     if u.path and target.is_dir(): target = target/'index.html'
     if not target.is_file(): return f'broken link: {href}'
@@ -71,7 +72,7 @@ def check_page(drv, page, root):
 
 def check_site(root, shots=None, width=1280, height=900):
     "{page: problems} for every HTML page under `root`; `shots` maps a PNG path to a page, or to (page, CSS selector to scroll to)"
-    root, shots = Path(root), shots or {}
+    root, shots = Path(root).resolve(), shots or {}
     drv = browser(width, height)
     try:
         drv.execute_cdp_cmd('Page.addScriptToEvaluateOnNewDocument', {'source': CATCH_JS})
@@ -88,7 +89,7 @@ def check_site(root, shots=None, width=1280, height=900):
 
 def report(res, root):
     "The problems in `res` as text, one line each"
-    return '\n'.join(f'{p.relative_to(root)}: {x}' for p, xs in res.items() for x in xs)
+    return '\n'.join(f'{p.relative_to(Path(root).resolve())}: {x}' for p, xs in res.items() for x in xs)
 
 if __name__ == '__main__':
     root = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[1]/'_docs')
