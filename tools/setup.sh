@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a fresh machine: .venv with the pinned development set (tools/pins-dev.txt), .venv-latest with
 # the newest releases that settings.ini's ranges admit (skipped with BISSL_LATEST=0), .venv-oldest with the oldest ones,
-# settings.ini's floors (tools/pins-oldest.txt; skipped with BISSL_OLDEST=0), and Debian's Fashion-MNIST files.
+# settings.ini's floors (tools/pins-oldest.txt; skipped with BISSL_OLDEST=0), Debian's Fashion-MNIST files, and Debian's
+# chromium and chromium-driver for the docs site's browser test (tests/test_site.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-python3}
@@ -38,9 +39,12 @@ if [ "${BISSL_OLDEST:-1}" = 1 ] && [ "$(cat .venv-oldest/.bissl_stamp 2>/dev/nul
   .venv-oldest/bin/python -m pip check
   echo "$want" > .venv-oldest/.bissl_stamp
 fi
+sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+deb() { command -v apt-get >/dev/null && { $sudo apt-get install -y -q "$@" || { $sudo apt-get update -q && $sudo apt-get install -y -q "$@"; }; } >/dev/null 2>&1; }
 fm=/usr/share/datasets/fashion-mnist
-if [ ! -f $fm/train-images-idx3-ubyte.gz ] && command -v apt-get >/dev/null; then
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
-  { $sudo apt-get install -y -q dataset-fashion-mnist || { $sudo apt-get update -q && $sudo apt-get install -y -q dataset-fashion-mnist; }; } >/dev/null 2>&1 \
-    || echo "setup: could not install dataset-fashion-mnist; Fashion-MNIST tests will be skipped" >&2
+if [ ! -f $fm/train-images-idx3-ubyte.gz ]; then
+  deb dataset-fashion-mnist || echo "setup: could not install dataset-fashion-mnist; Fashion-MNIST tests will be skipped" >&2
+fi
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  deb chromium chromium-driver || echo "setup: could not install chromium and chromium-driver; tests/test_site.py will fail" >&2
 fi

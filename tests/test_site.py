@@ -1,0 +1,104 @@
+"""The docs site in a real browser: headless Debian Chromium loads every page (tools/check_site.py). The checker is
+shown to catch each kind of problem on a broken page; a small generated site goes through the whole path (execute,
+stamp, nbdev_clean, build, browser); the real site is built from nbs/ into a temporary folder, checked page by page,
+and screenshots of three pages are saved in _docs/screenshots/. Development set only (selenium; tools/test.sh)."""
+import json, shutil, struct, subprocess, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT/'tools'))
+from check_site import check_site, report
+from build_docs import build, section
+from run_nbs import stale
+
+SHOTS = ROOT/'_docs'/'screenshots'
+PNG1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=='
+
+def test_checker_finds_each_problem(tmp_path):
+    tmp_path = tmp_path.resolve()
+    (tmp_path/'ok.html').write_text(f'''<html><head><meta name="bissl-page" data-executed="true"></head><body>
+<h2 id="top">ok</h2><a href="bad.html#top">b</a> <a href="#top">t</a> <a href="https://example.org">external link</a>
+<div class="jp-CodeCell"><div class="jp-OutputArea-output">1</div></div><img src="data:image/png;base64,{PNG1}"></body></html>''')
+    (tmp_path/'bad.html').write_text('''<html><head><meta name="bissl-page" data-executed="true"></head><body><h2 id="top">bad</h2>
+<img src="nope.png"> <a href="missing.html">m</a> <a href="ok.html#nowhere">n</a> <div class="jp-CodeCell"></div>
+<script src="https://cdn.invalid/x.js"></script><script>throw new Error('boom')</script></body></html>''')
+    res = check_site(tmp_path)
+    assert res[tmp_path/'ok.html'] == []
+    bad = '\n'.join(res[tmp_path/'bad.html'])
+    for want in ('missing image: nope.png', 'broken link: missing.html', 'broken link: ok.html#nowhere (no such anchor)',
+                 'network resource: https://cdn.invalid/x.js', 'Uncaught Error: boom', 'no outputs: 1 code cells'):
+        assert want in bad, f'{want!r} not reported in:\n{bad}'
+
+def _nb(path, *cells):
+    "Write a notebook of ('md'|'code', source) cells to `path`"
+    cs = [dict(cell_type='markdown' if k == 'md' else 'code', source=s, metadata={}, id=f'c{i}',
+               **({} if k == 'md' else dict(outputs=[], execution_count=None))) for i, (k, s) in enumerate(cells)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(cells=cs, metadata={}, nbformat=4, nbformat_minor=5), indent=1))
+
+def _png_width(b64):
+    "The width of a base64 PNG"
+    import base64
+    return struct.unpack('>I', base64.b64decode(b64)[16:20])[0]
+
+def test_sample_site(tmp_path):
+    "Execute, stamp, clean and build a tiny docs set; every page passes the browser checks"
+    nbs = tmp_path/'nbs'
+    _nb(nbs/'index.ipynb', ('md', '# Home\n> A sample.\n\nSee [the plot](tutorials/plot.ipynb) and $\\lambda^2$.'), ('code', 'print(1+1)'))
+    _nb(nbs/'tutorials'/'plot.ipynb', ('md', '# A plot\n\n$$\\frac{1}{2}h\\theta^2$$'),
+        ('code', 'import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0]);'), ('code', '#| slow\nraise ValueError'),
+        ('md', '[Home](../index.ipynb#Home)'))
+    _nb(nbs/'tutorials'/'gpu.ipynb', ('md', '# Needs a GPU'), ('code', 'raise RuntimeError("not run for the docs")'))
+    nb = json.loads((nbs/'tutorials'/'gpu.ipynb').read_text())
+    nb['cells'].insert(0, dict(cell_type='raw', source='---\nskip_exec: true\n---', metadata={}, id='fm'))
+    (nbs/'tutorials'/'gpu.ipynb').write_text(json.dumps(nb))
+    shutil.copy(ROOT/'settings.ini', tmp_path/'settings.ini')
+    subprocess.run([sys.executable, str(ROOT/'tools'/'run_nbs.py'), '-j', '2', str(nbs)], check=True, capture_output=True)
+    assert stale([nbs]) == {}
+    nb = json.loads((nbs/'tutorials'/'plot.ipynb').read_text())
+    png = nb['cells'][1]['outputs'][-1]['data']['image/png']
+    assert _png_width(png) <= 600 and nb['cells'][2]['outputs'] == []
+    before = {p: p.read_bytes() for p in nbs.rglob('*.ipynb')}
+    subprocess.run([str(Path(sys.executable).parent/'nbdev_clean')], cwd=tmp_path, check=True, capture_output=True)
+    assert {p: p.read_bytes() for p in nbs.rglob('*.ipynb')} == before, 'nbdev_clean changed an executed notebook'
+    pages = build(nbs, tmp_path/'site')
+    assert sorted(p.relative_to(tmp_path/'site').as_posix() for p in pages) == ['index.html', 'tutorials/gpu.html', 'tutorials/plot.html']
+    assert 'skip_exec: true' in (tmp_path/'site'/'tutorials'/'gpu.html').read_text()
+    html = (tmp_path/'site'/'tutorials'/'plot.html').read_text()
+    assert 'data:image/png' in html and '<math' in html and 'href="../index.html#Home"' in html
+    res = check_site(tmp_path/'site')
+    assert not any(res.values()), report(res, tmp_path/'site')
+
+def test_failing_notebook_is_left_alone(tmp_path):
+    "A cell that raises fails the command, names the notebook, and leaves the file as it was"
+    f = tmp_path/'nbs'/'bad.ipynb'
+    _nb(f, ('md', '# Bad'), ('code', 'print(1)'), ('code', 'raise ValueError("broken cell")'), ('code', 'print(2)'))
+    before = f.read_bytes()
+    r = subprocess.run([sys.executable, str(ROOT/'tools'/'run_nbs.py'), str(f)], capture_output=True, text=True)
+    assert r.returncode != 0 and 'broken cell' in r.stdout + r.stderr and 'bad.ipynb' in r.stderr
+    assert f.read_bytes() == before
+
+def test_sections():
+    "Pages are grouped by where their notebook lives, so new lessons and the Results page need no list"
+    got = [section(Path(p)) for p in ('index.ipynb', 'results.ipynb', 'lessons/01_ssl.ipynb', 'tutorials/simclr.ipynb', '04a_checkpoint.ipynb')]
+    assert got == ['Home', 'Results', 'Lessons', 'Tutorials', 'Reference']
+
+def _pick(pages, site, *prefer, section=None):
+    "The first of `prefer` that was built, else the first page in `section`"
+    rels = [p.relative_to(site).as_posix() for p in pages]
+    return site/next((r for r in prefer if r in rels), next((r for r in rels if section is None or r.startswith(section)), rels[0]))
+
+def test_docs_site(tmp_path):
+    "The site from nbs/: every page loads without a problem; screenshots in _docs/screenshots/"
+    site = tmp_path/'site'
+    pages = build(ROOT/'nbs', site)
+    ref = [p for p in pages if p.parent == site and p.name[0].isdigit()]
+    shots = {SHOTS/'home.png': site/'index.html',
+             SHOTS/'tutorial.png': _pick(pages, site, 'tutorials/pipeline.html', section='tutorials/'),
+             SHOTS/'api.png': (_pick(ref or pages, site, '04_learner.html'), '[id^="cell-id=api-"]')}
+    res = check_site(site, shots)
+    assert len(res) == len(pages)
+    lines = report(res, site).splitlines()
+    assert not lines, f'{len(lines)} problems (`bash tools/docs.sh` makes missing outputs):\n' + '\n'.join(lines[:30])
+    assert all(p.exists() for p in shots)
