@@ -17,7 +17,8 @@ __all__ = ['view_recipes', 'KorniaOps', 'RandomResizedCropFlip', 'ColorJitter', 
 
 # %% ../nbs/00_data.ipynb #506085b8
 with warnings.catch_warnings():
-    warnings.simplefilter('ignore', FutureWarning)  # kornia's import calls `torch.jit.script`, which torch 2.14 deprecates
+    # kornia's import calls `torch.jit.script`, which torch 2.14 deprecates
+    warnings.simplefilter('ignore', FutureWarning)
     try: import kornia.augmentation as _K
     except ImportError: _K = None
 
@@ -45,7 +46,8 @@ class RandomResizedCropFlip(KorniaOps, DisplayedTransform):
         store_attr()
         self.size = (size,size) if isinstance(size, int) else tuple(size)
         K = _kornia()
-        self.crop = K.RandomResizedCrop(self.size, scale=(min_scale, 1.), ratio=ratio, cropping_mode='resample', align_corners=False)
+        self.crop = K.RandomResizedCrop(self.size, scale=(min_scale, 1.), ratio=ratio, cropping_mode='resample',
+                                        align_corners=False)
         self.flip = K.RandomHorizontalFlip(p=flip_p)
 
     def encodes(self, x:TensorImage):
@@ -59,7 +61,7 @@ class RandomResizedCropFlip(KorniaOps, DisplayedTransform):
 
 # %% ../nbs/00_data.ipynb #3977a06f
 class ColorJitter(KorniaOps, DisplayedTransform):
-    "Per-item brightness, contrast, saturation and hue jitter (torchvision's formulas, in that order), applied with probability `p`"
+    "Per-item brightness, contrast, saturation and hue jitter (torchvision's formulas, in order), with probability `p`"
     order,split_idx = 40,None
     def __init__(self, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1, p=0.8):
         store_attr(); K = _kornia()
@@ -84,7 +86,8 @@ class RandomGaussianBlur(DisplayedTransform):
     def encodes(self, x:TensorImage):
         k = max(3, int(0.1*min(x.shape[-2:])) | 1)
         if min(x.shape[-2:]) <= k//2: return x  # too small to pad by reflection: a 1-pixel image blurs to itself
-        if k not in self.blurs: self.blurs[k] = _kornia().RandomGaussianBlur(k, self.sigma, p=self.p, border_type='reflect')
+        if k not in self.blurs:
+            self.blurs[k] = _kornia().RandomGaussianBlur(k, self.sigma, p=self.p, border_type='reflect')
         return TensorImage(self.blurs[k](_plain(x)))
 
 class RandomSolarize(DisplayedTransform):
@@ -94,14 +97,16 @@ class RandomSolarize(DisplayedTransform):
     def encodes(self, x:TensorImage): return TensorImage(self.solarize(_plain(x)))
 
 # %% ../nbs/00_data.ipynb #ce4cecf7
-def pretext_augs(size, min_scale=0.5, flip=True, jitter=0.4, hue=0.1, jitter_p=0.8, gray_p=0.2, blur_p=0., solarize_p=0.):
+def pretext_augs(size, min_scale=0.5, flip=True, jitter=0.4, hue=0.1, jitter_p=0.8, gray_p=0.2, blur_p=0.,
+                 solarize_p=0.):
     "The SimCLR view augmentations as a list of per-item batch transforms (the same for both views)"
     tfms = [RandomResizedCropFlip(size, min_scale=min_scale, flip_p=0.5 if flip else 0.),
             ColorJitter(jitter, jitter, jitter, hue, p=jitter_p), RandomGrayscale(gray_p)]
-    return tfms + ([RandomGaussianBlur(blur_p)] if blur_p else []) + ([RandomSolarize(solarize_p)] if solarize_p else [])
+    return (tfms + ([RandomGaussianBlur(blur_p)] if blur_p else [])
+                 + ([RandomSolarize(solarize_p)] if solarize_p else []))
 
 def byol_augs(size, blur=None, **kwargs):
-    "BYOL's asymmetric views: `(view-1 augs, view-2 augs)`; blur probabilities 1.0 and 0.1 (by default only from 64 px), solarization 0 and 0.2"
+    "BYOL's asymmetric views `(augs1, augs2)`: blur p 1.0 and 0.1 (by default from 64 px), solarization p 0 and 0.2"
     if blur is None: blur = min(tuplify(size)) >= 64
     return (pretext_augs(size, blur_p=1. if blur else 0., **kwargs),
             pretext_augs(size, blur_p=0.1 if blur else 0., solarize_p=0.2, **kwargs))
@@ -121,18 +126,21 @@ def _apply(ops, x, params):
     for o,p in zip(ops, params): x = o(x, params=p)
     return x
 
+# %% ../nbs/00_data.ipynb #771ec171
 class PretextViews(ItemTransform):
-    "Make `(view1, view2)` from a batch `(x, ...)` by applying `augs` (and `augs2`, default `augs`) to it, independently"
+    "Make `(view1, view2)` from a batch `(x, ...)` by applying `augs` (and `augs2`, default `augs`) independently"
     order = 50
     def __init__(self, augs, augs2=None): self.augs,self.augs2 = Pipeline(augs),Pipeline(ifnone(augs2, augs))
     def encodes(self, b):
         x,fs1,fs2 = b[0],self.augs.fs,self.augs2.fs
         if not (isinstance(x, TensorImage) and len(fs1) == len(fs2) and all(isinstance(t, KorniaOps) for t in fs1+fs2)):
             return (self.augs(x), self.augs2(x))
-        ps1,ps2 = [self.draws(fs, x.shape) for fs in (fs1, fs2)]  # view 1's draws, then view 2's: as two passes draw them
+        # view 1's draws, then view 2's: as two passes draw them
+        ps1,ps2 = [self.draws(fs, x.shape) for fs in (fs1, fs2)]
         x1 = x2 = _plain(x)
         for t1,t2,q1,q2 in zip(fs1, fs2, ps1, ps2):
-            if t1 is t2 and t1.joint: x1,x2 = _apply(t1.kops(x1.shape), torch.cat([x1, x2]), map(_cat_params, q1, q2)).chunk(2)
+            if t1 is t2 and t1.joint:
+                x1,x2 = _apply(t1.kops(x1.shape), torch.cat([x1, x2]), map(_cat_params, q1, q2)).chunk(2)
             else: x1,x2 = _apply(t1.kops(x1.shape), x1, q1),_apply(t2.kops(x2.shape), x2, q2)
         return TensorImage(x1),TensorImage(x2)
 
@@ -143,12 +151,14 @@ class PretextViews(ItemTransform):
         for t in fs: res.append(t.draw(shape)); shape = t.out_shape(shape)
         return res
 
+# %% ../nbs/00_data.ipynb #23a3792b
 def make_views(views, size, **kwargs):
-    "`views` as `PretextViews`: a recipe name from `view_recipes` (built for `size` with `kwargs`), a list of augmentations, or a pair of lists"
+    "`views` as `PretextViews`: a `view_recipes` name (built for `size` with `kwargs`), a list of augs, or two lists"
     if isinstance(views, PretextViews): return views
     if views is None or isinstance(views, str):
         if ifnone(views, 'simclr') not in view_recipes:
-            raise ValueError(f'unknown views recipe {views!r}: choose one of {", ".join(map(repr, view_recipes))}, or pass augmentations')
+            raise ValueError(f'unknown views recipe {views!r}: choose one of {", ".join(map(repr, view_recipes))}, '
+                             'or pass augmentations')
         views = view_recipes[ifnone(views, 'simclr')](size, **kwargs)
     two = isinstance(views, tuple) and len(views) == 2 and all(is_listy(v) for v in views)
     return PretextViews(*views) if two else PretextViews(views)
@@ -158,7 +168,8 @@ class ExpandChannels(DisplayedTransform):
     "Repeat a single-channel batch to `n` channels"
     order = 15
     def __init__(self, n=3): store_attr()
-    def encodes(self, x:TensorImage): return x if x.shape[1]==self.n else TensorImage(x.expand(-1, self.n, -1, -1).contiguous())
+    def encodes(self, x:TensorImage):
+        return x if x.shape[1]==self.n else TensorImage(x.expand(-1, self.n, -1, -1).contiguous())
 
 class ResizeBatch(DisplayedTransform):
     "Resize a batch of images to `size` (bilinear, antialiased)"
@@ -173,20 +184,25 @@ def to_uint8_images(x, name='x'):
     "Validate `x` as `(N, C, H, W)` images (uint8, or float in [0,1]) and return them as uint8"
     if isinstance(x, (list, tuple)):
         chans = sorted({int(o.shape[0]) for o in x})
-        if len(chans) > 1: raise ValueError(f'{name}: images have mixed channel counts {chans}; convert them all to 1 or 3 channels first')
+        if len(chans) > 1: raise ValueError(f'{name}: images have mixed channel counts {chans}; '
+                                            'convert them all to 1 or 3 channels first')
         x = torch.stack(list(x))
     x = torch.as_tensor(x)
     if x.ndim == 3: x = x[:,None]
     if x.ndim != 4: raise ValueError(f'{name}: expected images shaped (N, C, H, W) or (N, H, W), got {tuple(x.shape)}')
-    if x.shape[1] not in (1, 3): raise ValueError(f'{name}: expected 1 or 3 channels in dim 1, got {x.shape[1]}; pass (N, C, H, W)')
-    if x.numel() == 0: raise ValueError(f'{name}: no pixels in images shaped {tuple(x.shape)}; pass at least one image of at least 1×1 px')
+    if x.shape[1] not in (1, 3):
+        raise ValueError(f'{name}: expected 1 or 3 channels in dim 1, got {x.shape[1]}; pass (N, C, H, W)')
+    if x.numel() == 0:
+        raise ValueError(f'{name}: no pixels in images shaped {tuple(x.shape)}; '
+                         'pass at least one image of at least 1×1 px')
     if x.dtype == torch.uint8: return x
     if not x.is_floating_point():
         raise TypeError(f'{name}: expected uint8 images (0..255) or floats in [0, 1], got dtype {x.dtype}; '
                         'convert with `x.to(torch.uint8)` or `x.float()/255`')
     bad = (~torch.isfinite(x)).flatten(1).any(1)
-    if bad.any(): raise ValueError(f'{name}: {int(bad.sum())} of {len(x)} images hold NaN or infinite values (the first: image '
-                                   f'{int(bad.nonzero()[0])}); drop them or repair them, e.g. with `x.nan_to_num(0.)`')
+    if bad.any(): raise ValueError(f'{name}: {int(bad.sum())} of {len(x)} images hold NaN or infinite values '
+                                   f'(the first: image {int(bad.nonzero()[0])}); '
+                                   'drop them or repair them, e.g. with `x.nan_to_num(0.)`')
     if x.min() < 0 or x.max() > 1:
         raise ValueError(f'{name}: expected uint8 images or floats in [0, 1], got {x.dtype} in [{x.min()}, {x.max()}]; '
                          'rescale them to [0, 1]')
@@ -210,7 +226,7 @@ def _item_size(ds, item_tfms):
     return tuple(x.shape[-2:]) if hasattr(x, 'shape') else x.size[::-1]
 
 def iter_from(dl, k=0, rng=None):
-    "Iterate `dl` from its batch `k` on, as a full pass would go on, without loading the first `k`; `rng`: its state at the pass's start"
+    "Iterate `dl` from batch `k` on, as a full pass would, without loading the first `k`; `rng`: its state at the start"
     if rng is not None: dl.rng.setstate(rng)  # (runs at the first `next`, like `iter(dl)` itself)
     if not k: yield from dl; return
     own,get,fake = dl.__dict__.get('get_idxs'),dl.get_idxs,dl.fake_l
@@ -228,6 +244,7 @@ def iter_from(dl, k=0, rng=None):
     yield b
     yield from it
 
+# %% ../nbs/00_data.ipynb #4899ae5e
 class Endless:
     "Iterate `dl` forever (a shuffling loader reshuffles each pass); its position can be saved and restored"
     def __init__(self, dl): self.dl,self.it,self.k,self.rng = dl,None,0,None
@@ -238,7 +255,8 @@ class Endless:
             except StopIteration: self.it = None; continue
             self.k += 1
             return b
-    def state(self): return dict(rng=self.rng if self.it is not None else self.dl.rng.getstate(), k=self.k if self.it is not None else 0)
+    def state(self): return dict(rng=self.rng if self.it is not None else self.dl.rng.getstate(),
+                                 k=self.k if self.it is not None else 0)
     def load_state(self, s):
         "Go back to the pass of state `s`, at its position (the batches before it are not loaded again)"
         self.rng,self.k,self.it = s['rng'],s['k'],iter_from(self.dl, s['k'], s['rng'])
@@ -249,10 +267,11 @@ def _unlabeled(ds, n_inp=2):
 
 # %% ../nbs/00_data.ipynb #e1c26fc1
 class BilevelDataLoaders(DataLoaders):
-    "Downstream `train`/`valid` loaders of `(x, y)` plus unlabeled `pretext`/`pretext_valid` loaders of `(view1, view2)`"
+    "Downstream `train`/`valid` loaders of `(x, y)`, unlabeled `pretext`/`pretext_valid` loaders of `(view1, view2)`"
     def __init__(self, *loaders, path='.', device=None):
-        if len(loaders) < 3: raise ValueError('BilevelDataLoaders needs (train, valid, pretext[, pretext_valid]) loaders; '
-                                              'build one with `BilevelDataLoaders.from_dsets`, `from_folders` or `from_tensors`')
+        if len(loaders) < 3:
+            raise ValueError('BilevelDataLoaders needs (train, valid, pretext[, pretext_valid]) loaders; '
+                             'build one with `BilevelDataLoaders.from_dsets`, `from_folders` or `from_tensors`')
         super().__init__(*loaders, path=path, device=device)
 
     pretext = property(lambda self: self.loaders[2], doc='The unlabeled loader of `(view1, view2)` batches')
@@ -261,9 +280,10 @@ class BilevelDataLoaders(DataLoaders):
 
     @property
     def pretext_iter(self):
-        "The endless iterator over `pretext` behind `pretext_batch`; with several processes each rank draws its own slice"
+        "The endless iterator over `pretext` behind `pretext_batch`; with several processes, each rank draws its slice"
         it = getattr(self, '_pretext_it', None)
-        if it is None or getattr(it, 'world', 1) != world_size():  # built before the process group: rebuild, same position
+        # built before the process group: rebuild, same position
+        if it is None or getattr(it, 'world', 1) != world_size():
             new = Endless(shard_dl(unshard_dl(self.pretext)))
             new.world = world_size()
             if it is not None: new.load_state(it.state())
@@ -292,9 +312,10 @@ class BilevelDataLoaders(DataLoaders):
 def from_dsets(cls:BilevelDataLoaders, pretext_ds, train_ds, valid_ds, size=None, bs=64, pretext_bs=None,
                item_tfms=None, batch_tfms=None, train_tfms=None, views=None, stats=imagenet_stats,
                num_workers=0, path='.', device=None, dl_kwargs=None):
-    "Build from unlabeled `pretext_ds` and labeled `train_ds`/`valid_ds` fastai datasets; `dl_kwargs` go to the labeled loaders"
+    "Build from unlabeled `pretext_ds` and labeled `train_ds`/`valid_ds`; `dl_kwargs` go to the labeled loaders"
     bs,pretext_bs = check_count(bs, 'bs'),check_count(ifnone(pretext_bs, bs), 'pretext_bs')
-    if size is not None: size = tuple(check_count(s, 'size') for s in tuplify(size)) if is_listy(size) else check_count(size, 'size')
+    if size is not None:
+        size = tuple(check_count(s, 'size') for s in tuplify(size)) if is_listy(size) else check_count(size, 'size')
     check_count(num_workers, 'num_workers', min=0)
     _check_bs(len(train_ds), bs, 'downstream train', 'lower `bs`')
     _check_bs(len(valid_ds), 1, 'downstream valid', '')
@@ -323,22 +344,26 @@ def _labels(y, name):
     y = torch.as_tensor(y)
     if y.ndim != 1: raise ValueError(f'{name}: expected one class index per image, shaped (N,), got {tuple(y.shape)}')
     if y.is_floating_point() and not (y.isfinite().all() and (y == y.round()).all()):
-        raise ValueError(f'{name}: labels must be whole class indices, got non-integer or non-finite values; pass an integer tensor')
+        raise ValueError(f'{name}: labels must be whole class indices, got non-integer or non-finite values; '
+                         'pass an integer tensor')
     if not (y.is_floating_point() or y.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)):
         raise TypeError(f'{name}: labels must be integer class indices, got dtype {y.dtype}')
     return y.long()
 
 def _label_ds(x, y, vocab):
     "A labeled dataset of image tensors `x` and class indices `y`"
-    return Datasets(list(zip(x, [vocab[int(o)] for o in y])), tfms=[[ItemGetter(0), ToTensorImage()], [ItemGetter(1), Categorize(vocab=vocab, sort=False)]])
+    return Datasets(list(zip(x, [vocab[int(o)] for o in y])),
+                    tfms=[[ItemGetter(0), ToTensorImage()], [ItemGetter(1), Categorize(vocab=vocab, sort=False)]])
 
 @patch(cls_method=True)
 @delegates(BilevelDataLoaders.from_dsets, but=['item_tfms', 'batch_tfms'])
-def from_tensors(cls:BilevelDataLoaders, x_pretext, x_train, y_train, x_valid, y_valid, vocab=None, size=32, stats=None, **kwargs):
+def from_tensors(cls:BilevelDataLoaders, x_pretext, x_train, y_train, x_valid, y_valid, vocab=None, size=32, stats=None,
+                 **kwargs):
     "Build from image tensors: unlabeled `x_pretext`, labeled `(x_train, y_train)` and `(x_valid, y_valid)`"
     xs = [to_uint8_images(x, n) for x,n in zip((x_pretext, x_train, x_valid), ('x_pretext', 'x_train', 'x_valid'))]
     chans = sorted({x.shape[1] for x in xs})
-    if len(chans) > 1: raise ValueError(f'x_pretext, x_train and x_valid have mixed channel counts {chans}; give them all 1 or 3 channels')
+    if len(chans) > 1: raise ValueError(f'x_pretext, x_train and x_valid have mixed channel counts {chans}; '
+                                        'give them all 1 or 3 channels')
     for x,y,n in ((xs[1], y_train, 'train'), (xs[2], y_valid, 'valid')):
         if len(x) != len(y): raise ValueError(f'x_{n} has {len(x)} images but y_{n} has {len(y)} labels')
     y_train,y_valid = _labels(y_train, 'y_train'),_labels(y_valid, 'y_valid')
@@ -354,7 +379,8 @@ class BadImagesError(ValueError):
     "Image files that cannot be opened; `files` lists them all"
     def __init__(self, files, total):
         self.files = L(files)
-        shown = '\n  '.join(map(str, self.files[:20])) + (f'\n  ... ({len(files)-20} more in `err.files`)' if len(files) > 20 else '')
+        shown = ('\n  '.join(map(str, self.files[:20]))
+                 + (f'\n  ... ({len(files)-20} more in `err.files`)' if len(files) > 20 else ''))
         super().__init__(f'{len(files)} of {total} image files cannot be opened:\n  {shown}\n'
                          'Remove or replace them, or pass `skip_bad=True` to leave them out')
 
@@ -362,8 +388,9 @@ def _cache_file(root):
     d = Path(os.environ.get('BISSL_CACHE', Path.home()/'.cache'/'bissl_fast'))/'verified'
     return d/f'{hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:16]}.json'
 
+# %% ../nbs/00_data.ipynb #7d113e5d
 def find_bad_images(files, root=None, n_workers=None):
-    "The `files` that PIL cannot open (fastai's `verify_image`, in threads); with `root`, results are cached by file size and time"
+    "The `files` PIL cannot open (fastai's `verify_image`, in threads); with `root`, cached by file size and time"
     files = L(files).map(Path)
     cache,old = (_cache_file(root), {}) if root is not None else (None, {})
     if cache is not None and cache.exists():
@@ -374,7 +401,8 @@ def find_bad_images(files, root=None, n_workers=None):
         return str(f.resolve()),[st.st_size, st.st_mtime_ns]
     keys = files.map(key)
     todo = [i for i,(k,sig) in enumerate(keys) if old.get(k, [None])[:2] != sig]
-    oks = parallel(verify_image, files[todo], n_workers=ifnone(n_workers, defaults.cpus), threadpool=True, progress=False)
+    oks = parallel(verify_image, files[todo], n_workers=ifnone(n_workers, defaults.cpus), threadpool=True,
+                   progress=False)
     new = {keys[i][0]:keys[i][1]+[bool(ok)] for i,ok in zip(todo, oks)}
     res = {**old, **new}
     if cache is not None and new:
@@ -382,13 +410,16 @@ def find_bad_images(files, root=None, n_workers=None):
         except OSError: pass  # no cache then: verifying again next time is only slower
     return L(f for f,(k,_) in zip(files, keys) if not res[k][2])
 
+# %% ../nbs/00_data.ipynb #c8351c0a
 def _check_images(files, root, skip_bad, what):
     "`files` without the unreadable ones, which stop us unless `skip_bad`"
     files = L(files).map(Path)
-    bad = find_bad_images(files, ifnone(root, Path(os.path.commonpath([str(f.resolve().parent) for f in files]))))
+    bad = find_bad_images(files,
+                          ifnone(root, Path(os.path.commonpath([str(f.resolve().parent) for f in files]))))
     if not bad: return files
     if not skip_bad: raise BadImagesError(bad, len(files))
-    warnings.warn(f'{what}: left out {len(bad)} of {len(files)} image files that cannot be opened (the first: {bad[0]})')
+    warnings.warn(f'{what}: left out {len(bad)} of {len(files)} image files that cannot be opened '
+                  f'(the first: {bad[0]})')
     bad = set(map(str, bad))
     return L(files).filter(lambda f: str(f) not in bad)
 
@@ -396,9 +427,11 @@ def _image_files(path, what):
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f'{what} folder {path} does not exist; check the path')
     files = get_image_files(path)
-    if not files: raise ValueError(f'{what} folder {path} holds no images ({", ".join(sorted(image_extensions)[:5])}, ...)')
+    if not files:
+        raise ValueError(f'{what} folder {path} holds no images ({", ".join(sorted(image_extensions)[:5])}, ...)')
     return files
 
+# %% ../nbs/00_data.ipynb #2ed25f68
 @patch(cls_method=True)
 @delegates(BilevelDataLoaders.from_dsets, but=['item_tfms', 'batch_tfms'])
 def from_folders(cls:BilevelDataLoaders, path, pretext=None, train='train', valid='valid', valid_pct=None, seed=None,
@@ -414,15 +447,19 @@ def from_folders(cls:BilevelDataLoaders, path, pretext=None, train='train', vali
     splitter = RandomSplitter(valid_pct, seed=seed) if valid_pct else GrandparentSplitter(train, valid)
     dsets = DataBlock((ImageBlock, CategoryBlock), get_y=parent_label, splitter=splitter).datasets(files)
     pre = Datasets(pre_files, tfms=[[PILImage.create]]) if pretext else dsets.train
-    return cls.from_dsets(pre, dsets.train, dsets.valid, size=size, item_tfms=[Resize(ifnone(pre_size, size)), ToTensor()],
+    return cls.from_dsets(pre, dsets.train, dsets.valid, size=size,
+                          item_tfms=[Resize(ifnone(pre_size, size)), ToTensor()],
                           batch_tfms=[IntToFloatTensor()], stats=stats, path=path, **kwargs)
 
 # %% ../nbs/00_data.ipynb #31d41c18
-def _all_files(items): return len(items) > 0 and all(isinstance(o, (str, Path)) and Path(o).suffix.lower() in image_extensions for o in items)
+def _all_files(items):
+    return len(items) > 0 and all(isinstance(o, (str, Path)) and Path(o).suffix.lower() in image_extensions
+                                  for o in items)
 
 @patch(cls_method=True)
 @delegates(BilevelDataLoaders.from_dsets, but=['item_tfms', 'batch_tfms'])
-def from_dblock(cls:BilevelDataLoaders, dblock, source, pretext_items=None, size=None, verify=True, skip_bad=False, **kwargs):
+def from_dblock(cls:BilevelDataLoaders, dblock, source, pretext_items=None, size=None, verify=True, skip_bad=False,
+                **kwargs):
     "Build from a labeled `DataBlock` on `source`; `pretext_items` (default: the train inputs) are the unlabeled data"
     if verify:
         root = source if isinstance(source, (str, Path)) and Path(source).is_dir() else None
@@ -448,8 +485,9 @@ def target_train_tfms(dsets, train_tfms=None):
     if not geo: return train_tfms
     if train_tfms is None: return []
     img_only = [type(t).__name__ for t in L(train_tfms) if isinstance(t, (RandomResizedCropFlip, ResizeBatch))]
-    if img_only: raise ValueError(f'{", ".join(img_only)} moves the images but not their {", ".join(geo)} targets; pass fastai\'s '
-                                  '`aug_transforms()` (they move both) as `train_tfms`, or leave `train_tfms` out')
+    if img_only: raise ValueError(f'{", ".join(img_only)} moves the images but not their {", ".join(geo)} targets; '
+                                  'pass fastai\'s `aug_transforms()` (they move both) as `train_tfms`, '
+                                  'or leave `train_tfms` out')
     return train_tfms
 
 # %% ../nbs/00_data.ipynb #fa2b9c77

@@ -34,26 +34,31 @@ def _digits():
     d = load_digits()
     return torch.tensor(d.images*255/16).round().to(torch.uint8)[:,None], torch.tensor(d.target)
 
-def digits_dls(bs=64, pretext_bs=None, size=32, n_labeled_per_class=None, seed=0, device=None, valid_frac=1/3, **kwargs):
-    "The embedded 8×8 digits: pretext = all images unlabeled, downstream = a balanced labeled subset, valid = a fixed held-out split"
+def digits_dls(bs=64, pretext_bs=None, size=32, n_labeled_per_class=None, seed=0, device=None, valid_frac=1/3,
+               **kwargs):
+    "The embedded 8×8 digits: pretext = all, unlabeled; downstream = a balanced labeled subset; valid = a fixed split"
     x,y = _digits()
     is_valid = torch.zeros(len(y), dtype=torch.bool)
-    is_valid[balanced_subset(y, int(torch.bincount(y).min()*valid_frac), seed=12345)] = True  # fixed, whatever `seed`
+    # fixed, whatever `seed`
+    is_valid[balanced_subset(y, int(torch.bincount(y).min()*valid_frac), seed=12345)] = True
     tr = (~is_valid).nonzero().flatten()
     tr = tr[balanced_subset(y[tr], n_labeled_per_class, seed=seed)]
     kwargs['views'] = make_views(kwargs.get('views'), size, flip=False)  # a mirrored digit is another glyph
-    return BilevelDataLoaders.from_tensors(x, x[tr], y[tr], x[is_valid], y[is_valid], vocab=[str(i) for i in range(10)],
-                                           size=size, bs=bs, pretext_bs=pretext_bs, device=device, **kwargs)
+    return BilevelDataLoaders.from_tensors(x, x[tr], y[tr], x[is_valid], y[is_valid],
+                                           vocab=[str(i) for i in range(10)], size=size, bs=bs,
+                                           pretext_bs=pretext_bs, device=device, **kwargs)
 
 # %% ../nbs/01_datasets.ipynb #95156d70
-_IDX_DTYPES = {0x08: torch.uint8, 0x09: torch.int8, 0x0B: torch.int16, 0x0C: torch.int32, 0x0D: torch.float32, 0x0E: torch.float64}
+_IDX_DTYPES = {0x08: torch.uint8, 0x09: torch.int8, 0x0B: torch.int16, 0x0C: torch.int32,
+               0x0D: torch.float32, 0x0E: torch.float64}
 
 def read_idx(fn):
     "Read an IDX file (optionally gzipped) into a tensor, checking its header"
     fn = Path(fn)
     if not fn.exists(): raise FileNotFoundError(f'IDX file {fn} does not exist')
     try: data = (gzip.open if fn.suffix == '.gz' else open)(fn, 'rb').read()
-    except (OSError, EOFError) as e: raise ValueError(f'could not read IDX file {fn}: {e}; is it a complete download?') from e
+    except (OSError, EOFError) as e:
+        raise ValueError(f'could not read IDX file {fn}: {e}; is it a complete download?') from e
     if len(data) < 4 or data[:2] != b'\x00\x00' or data[2] not in _IDX_DTYPES:
         raise ValueError(f'{fn} is not an IDX file (bad magic number {data[:4].hex()})')
     dtype,ndim = _IDX_DTYPES[data[2]],data[3]
@@ -61,13 +66,16 @@ def read_idx(fn):
     body = data[4+4*ndim:]
     itemsize = torch.empty(0, dtype=dtype).element_size()
     if len(body) != math.prod(shape)*itemsize:
-        raise ValueError(f'{fn}: header says {shape} but the file holds {len(body)} bytes of data; the file is truncated or corrupt')
+        raise ValueError(f'{fn}: header says {shape} but the file holds {len(body)} bytes of data; '
+                         'the file is truncated or corrupt')
     t = torch.frombuffer(bytearray(body), dtype=dtype).reshape(shape)
-    return t if itemsize == 1 else t.view(torch.uint8).reshape(*shape, itemsize).flip(-1).contiguous().view(dtype).reshape(shape)
+    return (t if itemsize == 1
+            else t.view(torch.uint8).reshape(*shape, itemsize).flip(-1).contiguous().view(dtype).reshape(shape))
 
 # %% ../nbs/01_datasets.ipynb #8e7fbbd9
 FASHION_MNIST_PATHS = ['/usr/share/datasets/fashion-mnist']
-FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']
+FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag',
+                         'Ankle boot']
 _FM_FILES = ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')
 
 def _find(folder, stem):
@@ -76,11 +84,14 @@ def _find(folder, stem):
 
 def fashion_mnist_path(path=None):
     "The folder holding the four Fashion-MNIST IDX files: `path` (or its `FashionMNIST/raw`), else Debian's location"
-    cands = [Path(path), Path(path)/'FashionMNIST'/'raw', Path(path)/'raw'] if path is not None else [Path(p) for p in FASHION_MNIST_PATHS]
+    cands = ([Path(path), Path(path)/'FashionMNIST'/'raw', Path(path)/'raw'] if path is not None
+             else [Path(p) for p in FASHION_MNIST_PATHS])
     for c in cands:
         if all(_find(c, s) for s in _FM_FILES): return c
-    raise FileNotFoundError(f'Fashion-MNIST IDX files ({", ".join(_FM_FILES)}, optionally .gz) not found in {", ".join(map(str, cands))}; '
-                            'install them with `apt-get install dataset-fashion-mnist` or pass `path=` to a folder holding them')
+    raise FileNotFoundError(f'Fashion-MNIST IDX files ({", ".join(_FM_FILES)}, optionally .gz) '
+                            f'not found in {", ".join(map(str, cands))}; '
+                            'install them with `apt-get install dataset-fashion-mnist` '
+                            'or pass `path=` to a folder holding them')
 
 def load_fashion_mnist(path=None):
     "`(x_train, y_train, x_test, y_test)` tensors from the Fashion-MNIST IDX files"
@@ -91,8 +102,9 @@ def load_fashion_mnist(path=None):
     return xt[:,None],yt.long(),xv[:,None],yv.long()
 
 # %% ../nbs/01_datasets.ipynb #413466c6
-def fashion_mnist_dls(path=None, n_labeled_per_class=100, bs=256, pretext_bs=256, size=32, seed=0, device=None, **kwargs):
-    "Fashion-MNIST: pretext = the 60k train images unlabeled, downstream = a balanced labeled subset, valid = the 10k test set"
+def fashion_mnist_dls(path=None, n_labeled_per_class=100, bs=256, pretext_bs=256, size=32, seed=0, device=None,
+                      **kwargs):
+    "Fashion-MNIST: pretext = the 60k train images unlabeled, downstream = a balanced labeled subset, valid = 10k test"
     xt,yt,xv,yv = load_fashion_mnist(path)
     tr = balanced_subset(yt, n_labeled_per_class, seed=seed, vocab=FASHION_MNIST_CLASSES)
     return BilevelDataLoaders.from_tensors(xt, xt[tr], yt[tr], xv, yv, vocab=FASHION_MNIST_CLASSES, size=size,

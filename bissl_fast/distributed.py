@@ -36,7 +36,7 @@ def barrier():
 
 # %% ../nbs/08_distributed.ipynb #7e3e6d0e
 def init_distributed(timeout=1800, backend=None):
-    "Join the process group described by `torchrun`/`accelerate launch` (env `WORLD_SIZE`, ...), with a finite `timeout` in seconds; no-op in one process"
+    "Join the process group of `torchrun`/`accelerate launch` (env `WORLD_SIZE`...), `timeout` in seconds; else no-op"
     if dist.is_initialized() or int(os.environ.get('WORLD_SIZE', 1)) <= 1: return world_size()
     backend = ifnone(backend, 'nccl' if torch.cuda.is_available() else 'gloo')
     if backend == 'nccl': torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
@@ -45,7 +45,7 @@ def init_distributed(timeout=1800, backend=None):
 
 # %% ../nbs/08_distributed.ipynb #666ce53c
 def average(tensors):
-    "The element-wise average over ranks of each tensor of `tensors`, as a tuple of new tensors (the tensors themselves in one process)"
+    "The element-wise average over ranks of each of `tensors`, as a tuple of new tensors (the tensors in one process)"
     ts = tuple(tensors)
     if not is_distributed(): return ts
     out = list(ts)
@@ -65,7 +65,7 @@ def average_grads(params):
 
 # %% ../nbs/08_distributed.ipynb #ab760205
 def all_gather_cat(t):
-    "`t` of every rank concatenated along dim 0 in rank order; differentiable to every order (HVPs through it are exact); `t` in one process"
+    "`t` of every rank concatenated on dim 0 (rank order); differentiable to any order (exact HVPs); `t` in one process"
     return torch.cat(dist_nn.all_gather(t)) if is_distributed() else t
 
 # %% ../nbs/08_distributed.ipynb #36e7fc1a
@@ -99,7 +99,7 @@ def sync_module(m, src=0):
     return m
 
 def rank0_write(f, *args, **kwargs):
-    "Call `f(*args, **kwargs)` on rank 0 only (a file write), then wait for it on every rank; returns its result on rank 0, None elsewhere"
+    "Call `f(*args, **kwargs)` on rank 0 only (a file write), then wait on every rank; its result on rank 0, else None"
     res = f(*args, **kwargs) if is_main() else None
     barrier()
     return res
@@ -133,7 +133,7 @@ class ShardedDL(DistributedDL):
         return idxs[self.rank::self.world_size]
 
     def to_detach(self, b, cpu=True, gather=True):
-        "Detach `b`; with `gather`, a scalar (a per-rank mean) becomes the mean over ranks, a batch all ranks' items without the padding"
+        "Detach `b`; `gather`: a scalar (per-rank mean) → mean over ranks, a batch → all ranks' items without padding"
         b = self._to_detach(b, False, False)
         def _inner(t):
             if not isinstance(t, Tensor): return t
@@ -149,6 +149,7 @@ class ShardedDL(DistributedDL):
             return t.cpu() if cpu else t
         return apply(_inner, b)
 
+# %% ../nbs/08_distributed.ipynb #002cf83a
 def shard_dl(dl):
     "`dl` as a `ShardedDL` when several processes run, else `dl` itself"
     return dl if not is_distributed() or isinstance(dl, DistributedDL) else ShardedDL(dl)
@@ -159,7 +160,7 @@ def unshard_dl(dl):
 
 # %% ../nbs/08_distributed.ipynb #78e9dee4
 class ShardedTrainer(DistributedTrainer):
-    "fastai's `DistributedTrainer` with `ShardedDL`s, gloo on CPUs, a finite process-group timeout and the model's `ddp_skip` submodules left to the caller"
+    "fastai's `DistributedTrainer`: `ShardedDL`s, gloo on CPUs, finite timeout; `model.ddp_skip` is left to the caller"
     def __init__(self, sync_bn=False, timeout=1800, **kwargs):
         if sync_bn and not torch.cuda.is_available():
             raise ValueError('sync_bn=True needs GPUs: SyncBatchNorm does not run on the CPU; pass sync_bn=False')
@@ -171,7 +172,8 @@ class ShardedTrainer(DistributedTrainer):
         m = self.learn.model
         skip = [n for n in getattr(m, 'ddp_skip', ()) if hasattr(m, n)]
         if skip:
-            names = [f'{n}.{k}' for n in skip for k,_ in [*getattr(m, n).named_parameters(), *getattr(m, n).named_buffers()]]
+            names = [f'{n}.{k}' for n in skip
+                     for k,_ in [*getattr(m, n).named_parameters(), *getattr(m, n).named_buffers()]]
             DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(m, names)
             for n in skip: sync_module(getattr(m, n))
         if self.sync_bn:
@@ -191,7 +193,7 @@ class ShardedTrainer(DistributedTrainer):
 
 # %% ../nbs/08_distributed.ipynb #68cb09b7
 class ShardedLearner(Learner):
-    "A `Learner` whose `distrib_ctx` trains with `ShardedTrainer` (interleaved loaders, CPU-safe, `sync_bn=False` by default)"
+    "A `Learner` whose `distrib_ctx` trains with `ShardedTrainer` (interleaved loaders, CPU-safe, `sync_bn=False`)"
     def to_distributed(self, sync_bn=False, timeout=1800, **kwargs):
         "Add a `ShardedTrainer` (`timeout`: seconds a collective may wait for a rank before raising)"
         self.add_cb(ShardedTrainer(sync_bn, timeout=timeout, **kwargs))

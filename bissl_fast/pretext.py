@@ -38,23 +38,27 @@ def _timm_model(name, n_in=3, pretrained=False, **kwargs):
     "timm model `name` without its classifier (it returns pooled features), with fused attention off"
     try: import timm
     except ImportError:
-        raise ImportError(f'{name!r} is a timm model name: install timm (`pip install "bissl_fast[timm]"`) or pass a torchvision-style arch') from None
-    if not timm.is_model(name): raise ValueError(f'{name!r} is not a timm model name; list them with `timm.list_models("{name[:6]}*")`')
+        raise ImportError(f'{name!r} is a timm model name: install timm (`pip install "bissl_fast[timm]"`) '
+                          'or pass a torchvision-style arch') from None
+    if not timm.is_model(name):
+        raise ValueError(f'{name!r} is not a timm model name; list them with `timm.list_models("{name[:6]}*")`')
     model = timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=n_in, **kwargs)
     for m in model.modules():
-        if hasattr(m, 'fused_attn'): m.fused_attn = False  # fused attention kernels have no double backward (HVPs)
+        # fused attention kernels have no double backward (HVPs)
+        if hasattr(m, 'fused_attn'): m.fused_attn = False
     return model
 
 # %% ../nbs/02_pretext.ipynb #656a0c98
 def _src_keys(model, body):
-    "Rules `(source prefix, encoder prefix)` renaming `model`'s state-dict keys for an `Encoder` on `body`; `None` drops"
+    "Rules `(source prefix, encoder prefix)` renaming `model`'s state keys for an `Encoder` on `body`; `None` drops"
     names = {id(m):n for n,m in model.named_children()}
     if not isinstance(body, nn.Sequential) or not all(id(m) in names for m in body): return []  # a custom cut
     kept = {names[id(m)]:f'body.{i}' for i,m in enumerate(body)}
     return [*kept.items(), *[(n, None) for n in names.values() if n not in kept]]
 
+# %% ../nbs/02_pretext.ipynb #9b3a6291
 class Encoder(Module):
-    "Images → pooled features `(B, nf)`: a cut `body`, adaptive average pooling (`pool=False`: the body pools) and flatten"
+    "Images → pooled features `(B, nf)`: a cut `body`, adaptive average pooling (`pool=False`: the body pools), flatten"
     def __init__(self, body, pool=True, nf=None, src_keys=None):
         self.body,self.pool = body,nn.AdaptiveAvgPool2d(1) if pool else nn.Identity()
         self.nf = ifnone(nf, num_features_model(body) if pool else None)
@@ -63,7 +67,7 @@ class Encoder(Module):
     def forward(self, x): return self.pool(self.body(x)).flatten(1)
 
     def map_state(self, sd):
-        "State dict `sd` in this encoder's layout: keys of the source arch (torchvision or timm layout) renamed, its classifier dropped"
+        "State dict `sd` in this encoder's layout: source-arch keys (torchvision, timm) renamed, classifier dropped"
         rules = getattr(self, 'src_keys', [])
         if not rules or all(k.startswith(('body.', 'pool.')) for k in sd): return dict(sd)
         out = {}
@@ -80,17 +84,20 @@ class Encoder(Module):
         self.load_state_dict(sd)
         return self
 
+# %% ../nbs/02_pretext.ipynb #5bc64f46
 def create_encoder(arch, n_in=3, pretrained=False, small_stem=None, cut=None, arch_kwargs=None):
-    "An `Encoder` on `arch` (a torchvision-style callable or a timm name); `pretrained='imagenet'`: its cached ImageNet weights"
+    "An `Encoder` on `arch` (torchvision-style callable or timm name); `pretrained='imagenet'`: cached ImageNet weights"
     if not (callable(arch) or isinstance(arch, str)): raise TypeError(
-        f'`arch` must be a function building a model, such as `resnet18` or `tiny_cnn`, or a timm model name, got {arch!r}')
+        f'`arch` must be a function building a model, such as `resnet18` or `tiny_cnn`, '
+        f'or a timm model name, got {arch!r}')
     imagenet = isinstance(pretrained, str) and pretrained == 'imagenet'
     dl = bool(pretrained) and not imagenet  # let torchvision/timm fetch the weights
     if isinstance(arch, str):
         model = _timm_model(arch, n_in, dl, **ifnone(arch_kwargs, {}))
         if small_stem: small_stem_(model)
         cls = model.pretrained_cfg.get('classifier')
-        enc = Encoder(model, pool=False, nf=model.num_features, src_keys=[*[(c, None) for c in L(cls)], ('', 'body')])
+        enc = Encoder(model, pool=False, nf=model.num_features,
+                      src_keys=[*[(c, None) for c in L(cls)], ('', 'body')])
     else:
         model = _arch_model(arch, dl)
         if small_stem: small_stem_(model)
@@ -103,7 +110,8 @@ def tiny_cnn(n_in=3, widths=(32,64,128), weights=None, pretrained=False):
     "A small conv net (stride-2 `ConvLayer`s, pool, flatten), a torchvision-style arch for CPU tests and lessons"
     assert weights is None and not pretrained, 'tiny_cnn has no pretrained weights'
     szs = (n_in, *widths)
-    return nn.Sequential(*[ConvLayer(a, b, stride=2) for a,b in zip(szs[:-1], szs[1:])], nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    return nn.Sequential(*[ConvLayer(a, b, stride=2) for a,b in zip(szs[:-1], szs[1:])],
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
 # %% ../nbs/02_pretext.ipynb #a103fcbb
 def mlp(n_in, dims):
@@ -115,17 +123,19 @@ def mlp(n_in, dims):
     return nn.Sequential(*layers)
 
 # %% ../nbs/02_pretext.ipynb #3dfe8d62
-def _f32(*ts): return [t.as_subclass(Tensor) if t.dtype == torch.float64 else t.as_subclass(Tensor).float() for t in ts]
+def _f32(*ts):
+    return [t.as_subclass(Tensor) if t.dtype == torch.float64 else t.as_subclass(Tensor).float() for t in ts]
 
 def nt_xent(z1, z2, temperature=0.5, gather=all_gather_cat):
-    "NT-Xent: each of the `2N` embeddings must find its pair among the `2N-1` others by cosine similarity / `temperature`; `gather` brings the other ranks' embeddings (negatives)"
+    "NT-Xent: each of `2N` embeddings finds its pair by cosine / `temperature`; `gather` brings other ranks' negatives"
     with torch.autocast(z1.device.type, enabled=False):
         z1,z2 = _f32(z1, z2)
         n = len(z1)
-        z = F.normalize(torch.cat([gather(z1), gather(z2)]), dim=1)  # with several processes: the embeddings of all ranks
+        # with several processes: the embeddings of all ranks
+        z = F.normalize(torch.cat([gather(z1), gather(z2)]), dim=1)
         N = len(z)//2
         own = torch.arange(n, device=z.device) + (rank()*n if N > n else 0)
-        rows = torch.cat([own, own+N])                                # this rank's rows; all of them in one process
+        rows = torch.cat([own, own+N])  # this rank's rows; all of them in one process
         sim = (z[rows] @ z.t() / temperature).scatter(1, rows[:,None], float('-inf'))
         return F.cross_entropy(sim, (rows+N) % (2*N))
 
@@ -140,23 +150,26 @@ def _check_fits(module, sd, what='backbone'):
     "Raise a clear error unless state dict `sd` has exactly the keys and shapes of `module`'s"
     own = module.state_dict()
     missing,extra = [k for k in own if k not in sd],[k for k in sd if k not in own]
-    bad = [f'{k} {tuple(sd[k].shape)} (expected {tuple(v.shape)})' for k,v in own.items() if k in sd and sd[k].shape != v.shape]
+    bad = [f'{k} {tuple(sd[k].shape)} (expected {tuple(v.shape)})'
+           for k,v in own.items() if k in sd and sd[k].shape != v.shape]
     msg = [f'{n}: {", ".join(o[:5])}{" ..." if len(o)>5 else ""}' for n,o in
            (('missing keys', missing), ('unexpected keys', extra), ('wrong shapes', bad)) if o]
-    if msg: raise ValueError(f'This state does not fit the {what} (same arch, n_in and small_stem?) — ' + '; '.join(msg))
+    if msg: raise ValueError(f'This state does not fit the {what} (same arch, n_in and small_stem?) — '
+                             + '; '.join(msg))
 
 class PretextModel(Module):
     "Base pretext model: a `backbone` `Encoder` and head(s); `forward(v1, v2)` → `pred`, `criterion(pred)` → loss"
     def criterion(self, pred, *yb): raise NotImplementedError
     def pretext_loss(self, v1, v2): return self.criterion(self(v1, v2))
     def set_progress(self, pct): "Training progress in [0, 1], before a training step"
-    def after_update(self): "Called after each optimizer step of the model (not `after_step`: fastai would call a model's `after_step` from its callbacks too)"
+    def after_update(self):
+        "Called after each optimizer step of the model (not `after_step`: fastai would call a model's `after_step` too)"
     def head_params(self):
         "The trainable pretext-head parameters: everything trainable but the backbone"
         bb = set(map(id, self.backbone.parameters()))
         return [p for p in self.parameters() if p.requires_grad and id(p) not in bb]
     def load_backbone(self, src):
-        "Load a backbone state (see `load_backbone_state`; torchvision and timm layouts too) after checking its keys and shapes"
+        "Load a backbone state (see `load_backbone_state`; torchvision and timm layouts too), checking keys and shapes"
         sd = load_backbone_state(src)
         if isinstance(self.backbone, Encoder): self.backbone.load_state(sd)
         else: _check_fits(self.backbone, sd); self.backbone.load_state_dict(sd)
@@ -227,7 +240,7 @@ class BYOL(PretextModel):
 
 # %% ../nbs/02_pretext.ipynb #b264d0f6
 def vicreg_loss(z1, z2, sim_coeff=25., std_coeff=25., cov_coeff=1., eps=1e-4, gather=all_gather_cat):
-    "VICReg: invariance (MSE) + variance (hinge on each dimension's std) + covariance (off-diagonal²) of both branches; `gather` brings the other ranks' embeddings"
+    "VICReg: invariance (MSE) + variance (hinge on each std) + covariance (off-diagonal²); `gather`: all ranks' batch"
     with torch.autocast(z1.device.type, enabled=False):
         z1,z2 = _f32(gather(z1), gather(z2))  # the batch statistics are of the global batch
         n,d = z1.shape
@@ -239,7 +252,7 @@ def vicreg_loss(z1, z2, sim_coeff=25., std_coeff=25., cov_coeff=1., eps=1e-4, ga
         return sim_coeff*F.mse_loss(z1, z2) + std_coeff*(v1+v2)/2 + cov_coeff*(c1+c2)
 
 def barlow_twins_loss(z1, z2, lambd=5e-3, eps=1e-5, gather=all_gather_cat):
-    "Barlow Twins: the cross-correlation of the batch-standardized embeddings should be the identity; `gather` brings the other ranks' embeddings"
+    "Barlow Twins: the standardized embeddings' cross-correlation should be the identity; `gather`: all ranks' batch"
     with torch.autocast(z1.device.type, enabled=False):
         z1,z2 = _f32(gather(z1), gather(z2))  # standardized over, and correlated across, the global batch
         def std(z): return (z - z.mean(0))/(z.var(0, unbiased=False) + eps).sqrt()
@@ -248,12 +261,13 @@ def barlow_twins_loss(z1, z2, lambd=5e-3, eps=1e-5, gather=all_gather_cat):
         return (1 - on).pow(2).sum() + lambd*(c.pow(2).sum() - on.pow(2).sum())
 
 def moco_loss(q, k, temperature=1., gather=all_gather_cat):
-    "MoCo v3's InfoNCE: each query must find its own key among the batch's keys by cosine / `temperature`; times 2τ; `gather` brings the other ranks' keys"
+    "MoCo v3's InfoNCE (×2τ): each query must find its key by cosine / `temperature`; `gather`: all ranks' keys"
     with torch.autocast(q.device.type, enabled=False):
         q,k = _f32(q, gather(k))   # this rank's queries against the keys of all ranks
         n = len(q)
         logits = F.normalize(q, dim=1) @ F.normalize(k, dim=1).t() / temperature
-        return 2*temperature*F.cross_entropy(logits, torch.arange(n, device=q.device) + (rank()*n if len(k) > n else 0))
+        return 2*temperature*F.cross_entropy(logits,
+                                             torch.arange(n, device=q.device) + (rank()*n if len(k) > n else 0))
 
 # %% ../nbs/02_pretext.ipynb #253d25bb
 class VICReg(PretextModel):
@@ -263,7 +277,8 @@ class VICReg(PretextModel):
         self.backbone,self.projector = encoder,mlp(encoder.nf, proj_dims)
     def forward(self, v1, v2): return self.projector(self.backbone(torch.cat([v1, v2]).as_subclass(Tensor))).chunk(2)
     gather = staticmethod(all_gather_cat)  # how the other ranks' embeddings are collected
-    def criterion(self, pred, *yb): return vicreg_loss(*pred, self.sim_coeff, self.std_coeff, self.cov_coeff, gather=self.gather)
+    def criterion(self, pred, *yb):
+        return vicreg_loss(*pred, self.sim_coeff, self.std_coeff, self.cov_coeff, gather=self.gather)
 
 class BarlowTwins(PretextModel):
     "Barlow Twins: `encoder` + MLP projector; the views' cross-correlation is pushed to the identity"
@@ -275,7 +290,8 @@ class BarlowTwins(PretextModel):
 
 class MoCo(BYOL):
     "MoCo v3: BYOL's online network and EMA target, with InfoNCE between each view's query and the other view's key"
-    def __init__(self, encoder, proj_dims=(4096,256), pred_dims=(4096,256), temperature=1., decay=0.99, decay_sched=True):
+    def __init__(self, encoder, proj_dims=(4096,256), pred_dims=(4096,256), temperature=1., decay=0.99,
+                 decay_sched=True):
         super().__init__(encoder, proj_dims, pred_dims, decay, decay_sched)
         self.temperature = temperature
     gather = staticmethod(all_gather_cat)
@@ -301,11 +317,13 @@ def _features(backbone, dl):
     return F.normalize(torch.cat(fs), dim=1),torch.cat(ys)
 
 def knn_accuracy(backbone, dls, k=20, temperature=0.07, chunk=1024):
-    "Weighted k-NN accuracy of `backbone` features: `dls.labeled_dl(1)` queries vote among `dls.labeled_dl(0)` neighbours"
-    with _eval_mode(backbone): (bank,by),(q,qy) = _features(backbone, dls.labeled_dl(0)),_features(backbone, dls.labeled_dl(1))
+    "Weighted k-NN accuracy of `backbone`'s features: `dls.labeled_dl(1)` queries vote among `dls.labeled_dl(0)`"
+    with _eval_mode(backbone):
+        (bank,by),(q,qy) = _features(backbone, dls.labeled_dl(0)),_features(backbone, dls.labeled_dl(1))
     if by.ndim != 1 or by.is_floating_point(): raise ValueError(
-        f'k-NN accuracy needs one class index per image, got labels of shape {tuple(by.shape)} and dtype {by.dtype}: it measures '
-        'classification only. For other targets (multi-label, regression, masks, boxes) pass `metrics=[]` to `pretext_learner`.')
+        f'k-NN accuracy needs one class index per image, got labels of shape {tuple(by.shape)} and dtype {by.dtype}: '
+        'it measures classification only. For other targets (multi-label, regression, masks, boxes) '
+        'pass `metrics=[]` to `pretext_learner`.')
     c = max(getattr(dls, 'c', 0) or 0, int(by.max())+1, int(qy.max())+1)
     correct = 0
     for qc,yc in zip(q.split(chunk), qy.split(chunk)):
@@ -324,7 +342,8 @@ class KNNAccuracy(Metric):
     def value(self):
         if self._val is None and self.learn is not None:
             dls = ifnone(self.dls, getattr(self.learn, 'bissl_dls', None))
-            if dls is None: raise ValueError('KNNAccuracy needs the BilevelDataLoaders: pass `dls=` or use `pretext_learner`')
+            if dls is None:
+                raise ValueError('KNNAccuracy needs the BilevelDataLoaders: pass `dls=` or use `pretext_learner`')
             self._val = knn_accuracy(unwrap(self.learn.model).backbone, dls, self.k, self.temperature)
             self.learn = None
         return self._val
@@ -333,7 +352,7 @@ class KNNAccuracy(Metric):
 
 # %% ../nbs/02_pretext.ipynb #59249fd6
 class PretextCallback(Callback):
-    "Give target-less batches a placeholder `yb`, feed `pct_train` to the pretext model, call its `after_update` after each step"
+    "Give target-less batches a placeholder `yb`, feed `pct_train` to the pretext model, call `after_update` each step"
     order = -5
     def before_batch(self):
         if not self.yb: self.learn.yb = (torch.empty(find_bs(self.xb), 0, device=self.xb[0].device),)
@@ -362,8 +381,10 @@ class PretextLearner(ShardedLearner):
         return self
 
 # %% ../nbs/02_pretext.ipynb #979bfe2c
-_nested = ('state_dict', 'model', 'model_state_dict')  # where checkpoints of Lightning, fastai, plain loops keep the weights
-_prefixes = ('backbone.', 'encoder_q.', 'encoder.', 'online_network.encoder.')  # the backbone inside SSL releases
+# where checkpoints of Lightning, fastai, plain loops keep the weights
+_nested = ('state_dict', 'model', 'model_state_dict')
+# the backbone inside SSL releases
+_prefixes = ('backbone.', 'encoder_q.', 'encoder.', 'online_network.encoder.')
 
 def load_backbone_state(src):
     "Backbone state dict from `src`: a state dict, a `.pth` file, a `PretextLearner`, a `PretextModel` or an `Encoder`"
@@ -373,7 +394,8 @@ def load_backbone_state(src):
     if isinstance(src, (str, Path)):
         if not Path(src).is_file(): raise FileNotFoundError(f'No backbone file at {src}')
         src = torch.load(src, map_location='cpu', weights_only=True)
-    if not isinstance(src, dict): raise TypeError(f'Expected a state dict, a file, a PretextLearner or a module, got {type(src).__name__}')
+    if not isinstance(src, dict):
+        raise TypeError(f'Expected a state dict, a file, a PretextLearner or a module, got {type(src).__name__}')
     nest = next((n for n in _nested if isinstance(src.get(n), dict)), None)
     if nest: src = src[nest]  # e.g. a full `Learner.save` with the optimizer state
     src = {k.removeprefix('module.'):v for k,v in src.items() if torch.is_tensor(v)}  # DistributedDataParallel
@@ -383,13 +405,15 @@ def load_backbone_state(src):
 
 # %% ../nbs/02_pretext.ipynb #476f4386
 def imagenet_state(arch, cache_dir=None):
-    "The cached ImageNet weights of `arch` (torchvision callable or timm name) as a state dict in its layout; never downloads"
+    "The cached ImageNet weights of `arch` (torchvision callable or timm name) as its state dict; never downloads"
     if isinstance(arch, str):
         import timm.models
         from huggingface_hub import try_to_load_from_cache
         hub = timm.models.get_pretrained_cfg(arch).hf_hub_id
-        fs = [try_to_load_from_cache(hub, f, cache_dir=cache_dir) for f in ('model.safetensors', 'pytorch_model.bin')] if hub else []
-        f,want,how = next((f for f in fs if isinstance(f, str)), None),f'{hub} in the Hugging Face cache',f'timm.create_model({arch!r}, pretrained=True)'
+        fs = ([try_to_load_from_cache(hub, f, cache_dir=cache_dir) for f in ('model.safetensors', 'pytorch_model.bin')]
+              if hub else [])
+        f,want,how = (next((f for f in fs if isinstance(f, str)), None),f'{hub} in the Hugging Face cache',
+                      f'timm.create_model({arch!r}, pretrained=True)')
     else:
         from torchvision.models import get_model_weights
         w = model_meta.get(arch, {}).get('weights', 'DEFAULT')
@@ -397,7 +421,8 @@ def imagenet_state(arch, cache_dir=None):
         f = Path(ifnone(cache_dir, Path(torch.hub.get_dir())/'checkpoints'))/Path(w.url).name
         want,how = f,f'{arch.__name__}(weights={w!s})'
     if f is None or not Path(f).is_file():
-        raise FileNotFoundError(f'The ImageNet weights of {getattr(arch, "__name__", arch)} are not cached (looked for {want}). '
+        raise FileNotFoundError(f'The ImageNet weights of {getattr(arch, "__name__", arch)} are not cached '
+                                f'(looked for {want}). '
                                 f'Run `{how}` once on a machine online, or pass a state dict or file as `pretrained`.')
     if str(f).endswith('.safetensors'):
         from safetensors.torch import load_file
@@ -414,7 +439,7 @@ def img_size(dls):
 @delegates(Learner.__init__)
 def pretext_learner(dls, arch=None, pretext='simclr', small_stem=None, pretrained=False, n_in=3, cut=None,
                     metrics=None, cbs=None, opt_func=Adam, **kwargs):
-    "A `PretextLearner` pretraining `arch` with `pretext` on `dls.pretext_dls()`; `small_stem=None`: on for images ≤ 64 px"
+    "A `PretextLearner` pretraining `arch` with `pretext` on `dls.pretext_dls()`; `small_stem=None`: on for ≤ 64 px"
     if isinstance(pretext, str): pretext = check_choice(pretext.lower(), pretext_models, 'pretext')
     if isinstance(pretext, type):
         ps = inspect.signature(pretext).parameters

@@ -28,17 +28,18 @@ def _body(backbone, what):
     "The feature-map part of an `Encoder`, checked"
     body = getattr(backbone, 'body', None)
     if body is None or not isinstance(getattr(backbone, 'pool', None), nn.AdaptiveAvgPool2d):
-        raise TypeError(f'{what} needs an `Encoder` whose `body` gives feature maps (a cut torchvision-style arch such as resnet18 '
-                        f'or tiny_cnn), got {type(backbone).__name__}')
+        raise TypeError(f'{what} needs an `Encoder` whose `body` gives feature maps '
+                        f'(a cut torchvision-style arch such as resnet18 or tiny_cnn), got {type(backbone).__name__}')
     return body
 
 def fastai_head(backbone, n_out, dls=None, **kwargs):
-    "`backbone`'s body + fastai's `create_head` (concat pooling, BatchNorm, dropout, linear), as `vision_learner` builds"
+    "`backbone`'s body + fastai's `create_head` (concat pooling, BatchNorm, dropout, linear), as in `vision_learner`"
     return nn.Sequential(_body(backbone, 'fastai_head'), create_head(backbone.nf, n_out, **kwargs))
 
 def regression_head(backbone, n_out, dls=None, y_range=None):
     "`backbone` + a linear layer to `n_out` values, squashed into `y_range` by `SigmoidRange` if given"
-    return nn.Sequential(backbone, nn.Linear(backbone.nf, n_out), *([SigmoidRange(*y_range)] if y_range is not None else []))
+    return nn.Sequential(backbone, nn.Linear(backbone.nf, n_out),
+                         *([SigmoidRange(*y_range)] if y_range is not None else []))
 
 # %% ../nbs/09_tasks.ipynb #394c8b4e
 def dls_img_size(dls):
@@ -61,8 +62,10 @@ def fastai_targets(boxes, labels, size):
     "fastai's padded, [-1, 1]-scaled `boxes` and `labels` as torchvision's list of `{'boxes', 'labels'}` in pixels"
     h,w = size
     scale = boxes.new_tensor([w/2, h/2, w/2, h/2])
-    return [dict(boxes=((b[l>0]+1)*scale).as_subclass(Tensor), labels=l[l>0].long().as_subclass(Tensor)) for b,l in zip(boxes, labels)]
+    return [dict(boxes=((b[l>0]+1)*scale).as_subclass(Tensor), labels=l[l>0].long().as_subclass(Tensor))
+            for b,l in zip(boxes, labels)]
 
+# %% ../nbs/09_tasks.ipynb #0f337c68
 class Detector(Module):
     "A torchvision detection `model` for fastai: `(x, boxes, labels)` → `(losses, detections)`"
     def __init__(self, model): self.model = model
@@ -70,7 +73,8 @@ class Detector(Module):
         imgs = list(x.as_subclass(Tensor))
         tg = None if boxes is None else fastai_targets(boxes, labels, x.shape[-2:])
         if self.training:
-            if tg is None: raise ValueError('a detector in training needs the targets as input: add the `TargetsAsInput` callback')
+            if tg is None:
+                raise ValueError('a detector in training needs the targets as input: add the `TargetsAsInput` callback')
             return self.model(imgs, tg), []
         dets = self.model(imgs)
         return (self._eval_losses(imgs, tg) if tg is not None else {}), dets
@@ -78,17 +82,21 @@ class Detector(Module):
     def _eval_losses(self, imgs, tg):
         "The training losses, with the backbone (and its BN) in eval mode"
         m = self.model
-        parts = [m, m.transform, m.rpn, m.roi_heads]  # these modules switch between losses and boxes by their own `training`
+        # these modules switch between losses and boxes by their own `training`
+        parts = [m, m.transform, m.rpn, m.roi_heads]
         for o in parts: o.training = True
         try: return m(imgs, tg)
         finally:
             for o in parts: o.training = False
 
-def faster_rcnn_model(backbone, n_out, dls=None, img_size=None, anchor_sizes=None, roi_size=4, representation_size=256, **kwargs):
+# %% ../nbs/09_tasks.ipynb #dc1e134e
+def faster_rcnn_model(backbone, n_out, dls=None, img_size=None, anchor_sizes=None, roi_size=4, representation_size=256,
+                      **kwargs):
     "torchvision's `FasterRCNN` on `backbone`'s body, for `n_out` classes (background included), as a fastai `Detector`"
     body = _body(backbone, 'faster_rcnn_model')
     size = tuple(img_size) if is_listy(img_size) else (img_size,)*2 if img_size is not None else dls_img_size(dls)
-    sizes = tuple(anchor_sizes) if anchor_sizes is not None else tuple(max(4, round(min(size)*f)) for f in (1/8, 1/4, 1/2))
+    sizes = (tuple(anchor_sizes) if anchor_sizes is not None
+             else tuple(max(4, round(min(size)*f)) for f in (1/8, 1/4, 1/2)))
     kwargs = dict(rpn_batch_size_per_image=64, box_batch_size_per_image=64, box_detections_per_img=20, **kwargs)
     m = FasterRCNN(BodyFeatures(body, backbone.nf), rpn_anchor_generator=AnchorGenerator((sizes,), ((0.5, 1., 2.),)),
                    box_roi_pool=MultiScaleRoIAlign(['0'], roi_size, 2),
@@ -97,6 +105,7 @@ def faster_rcnn_model(backbone, n_out, dls=None, img_size=None, anchor_sizes=Non
                    min_size=min(size), max_size=max(size), image_mean=[0.]*3, image_std=[1.]*3, **kwargs)
     return Detector(m)
 
+# %% ../nbs/09_tasks.ipynb #e63c8a6a
 class TargetsAsInput(Callback):
     "Hand the targets to the model too: `model(x, *yb)` (torchvision detectors compute their losses themselves)"
     order = -10
@@ -105,16 +114,18 @@ class TargetsAsInput(Callback):
 def detection_loss(pred, *yb):
     "The sum of a `Detector`'s losses"
     losses = pred[0]
-    if not losses: raise ValueError('the detector returned no losses: it needs the targets as input (the `TargetsAsInput` callback)')
+    if not losses: raise ValueError('the detector returned no losses: '
+                                    'it needs the targets as input (the `TargetsAsInput` callback)')
     return sum(losses.values())
 
 # %% ../nbs/09_tasks.ipynb #3d1d346c
 def average_precision(dets, gts, iou=0.5):
-    "Mean AP at `iou` over classes: `dets` a list of `{'boxes','scores','labels'}`, `gts` of `{'boxes','labels'}` per image"
+    "Mean AP at `iou` over classes: `dets` lists `{'boxes','scores','labels'}`, `gts` `{'boxes','labels'}` per image"
     aps = []
     for c in sorted({int(o) for g in gts for o in g['labels']}):
         n_gt = sum(int((g['labels'] == c).sum()) for g in gts)
-        cand = [(float(s), i, b) for i,d in enumerate(dets) for b,s,l in zip(d['boxes'], d['scores'], d['labels']) if l == c]
+        cand = [(float(s), i, b) for i,d in enumerate(dets)
+                for b,s,l in zip(d['boxes'], d['scores'], d['labels']) if l == c]
         cand.sort(key=lambda o: -o[0])
         used,tp = [torch.zeros(int((g['labels'] == c).sum()), dtype=torch.bool) for g in gts],[]
         for _,i,b in cand:
@@ -135,6 +146,7 @@ def average_precision(dets, gts, iou=0.5):
         aps.append(float(((rec[1:]-rec[:-1])*prec[:-1]).sum()))
     return sum(aps)/len(aps) if aps else float('nan')
 
+# %% ../nbs/09_tasks.ipynb #e10aff9e
 class MeanAP50(Metric):
     "Mean average precision at IoU 0.5 of a `Detector`'s validation detections"
     def reset(self): self.dets,self.gts = [],[]
@@ -142,7 +154,8 @@ class MeanAP50(Metric):
         _,dets = learn.pred
         boxes,labels = learn.yb[:2]
         self.dets += [{k:v.detach().cpu() for k,v in d.items()} for d in dets]
-        self.gts += [{k:v.detach().cpu() for k,v in g.items()} for g in fastai_targets(boxes, labels, learn.xb[0].shape[-2:])]
+        self.gts += [{k:v.detach().cpu() for k,v in g.items()}
+                     for g in fastai_targets(boxes, labels, learn.xb[0].shape[-2:])]
     @property
     def value(self): return average_precision(self.dets, self.gts) if self.gts else None
     @property
@@ -156,7 +169,7 @@ def _target_types(dls):
     return n_inp,tfms,[type(o) for o in ds[0][n_inp:]]
 
 def target_task(dls):
-    "The downstream task of `dls`, from its target block: 'classification', 'multi_label', 'regression', 'segmentation', 'detection'"
+    "The task of `dls`, from its targets: 'classification', 'multi_label', 'regression', 'segmentation' or 'detection'"
     n_inp,tfms,types = _target_types(dls)
     is_a = lambda i,c: any(isinstance(f, c) for f in tfms[i]) if i < len(tfms) else False
     if len(types) == 2 and issubclass(types[0], TensorBBox) and is_a(1, MultiCategorize): return 'detection'
@@ -165,8 +178,10 @@ def target_task(dls):
         if is_a(0, MultiCategorize): return 'multi_label'
         if is_a(0, Categorize): return 'classification'
         if is_a(0, RegressionSetup): return 'regression'
-    raise ValueError(f"BiSSL cannot tell the downstream task from the targets of these loaders ({', '.join(t.__name__ for t in types) or 'none'}); "
-                     'it knows CategoryBlock, MultiCategoryBlock, RegressionBlock, MaskBlock and BBoxBlock + BBoxLblBlock. '
+    raise ValueError(f"BiSSL cannot tell the downstream task from the targets of these loaders "
+                     f"({', '.join(t.__name__ for t in types) or 'none'}); "
+                     'it knows CategoryBlock, MultiCategoryBlock, RegressionBlock, MaskBlock '
+                     'and BBoxBlock + BBoxLblBlock. '
                      'For another target pass `upper` (a model builder), `loss_func`, `n_out` and `metrics` yourself')
 
 # %% ../nbs/09_tasks.ipynb #d13b27e0
@@ -177,13 +192,14 @@ task_defaults = dict(
     multi_label=dict(upper=linear_head, metrics=lambda dls: accuracy_multi),
     regression=dict(upper=regression_head, metrics=lambda dls: rmse),
     segmentation=dict(upper=unet_model, metrics=_seg_metric),
-    detection=dict(upper=faster_rcnn_model, metrics=lambda dls: MeanAP50(), loss_func=detection_loss, cbs=TargetsAsInput))
+    detection=dict(upper=faster_rcnn_model, metrics=lambda dls: MeanAP50(), loss_func=detection_loss,
+                   cbs=TargetsAsInput))
 
 def task_setup(dls, upper=None, loss_func=None, n_out=None, metrics=None, cbs=None):
-    "The task of `dls` and its `upper` builder, `loss_func`, `n_out`, `metrics` and callbacks, each the task's default unless given"
+    "The task of `dls`, its `upper` builder, `loss_func`, `n_out`, `metrics` and callbacks (task defaults unless given)"
     if isinstance(upper, nn.Module):
-        raise TypeError('`upper` must be a function `(backbone, n_out, dls) -> model` that builds the downstream model on the '
-                        'backbone it is given (such as `linear_head`, `unet_model`), not a built model')
+        raise TypeError('`upper` must be a function `(backbone, n_out, dls) -> model` that builds the downstream model '
+                        'on the backbone it is given (such as `linear_head`, `unet_model`), not a built model')
     given = all(o is not None for o in (upper, loss_func, n_out, metrics))
     try: task = target_task(dls)
     except ValueError:
@@ -196,8 +212,8 @@ def task_setup(dls, upper=None, loss_func=None, n_out=None, metrics=None, cbs=No
     n_out = ifnone(n_out, get_c(dls))
     if not n_out: raise ValueError('`n_out` not given and not inferable from `dls.c`: pass `n_out`')
     metrics = metrics if metrics is not None else d['metrics'](dls)
-    return SimpleNamespace(task=task, upper=ifnone(upper, d.get('upper')), loss_func=loss_func, n_out=n_out, metrics=metrics,
-                           cbs=L(d.get('cbs'))+L(cbs))
+    return SimpleNamespace(task=task, upper=ifnone(upper, d.get('upper')), loss_func=loss_func, n_out=n_out,
+                           metrics=metrics, cbs=L(d.get('cbs'))+L(cbs))
 
 # %% ../nbs/09_tasks.ipynb #a34c521e
 def _named_tensors(m):
@@ -209,9 +225,10 @@ def backbone_names(model, backbone):
     bb = list(_named_tensors(backbone))
     missing = [n for n,t in bb if id(t) not in own]
     if not bb or missing:
-        raise ValueError(f'the backbone is not inside the {type(model).__name__} built as the downstream model'
-                         f'{" (missing: "+", ".join(missing[:3])+(" ..." if len(missing)>3 else "")+")" if missing else ""}: '
-                         'the builder must put the very `backbone` module it is given (or its submodules) in the model, not a copy')
+        raise ValueError(
+            f'the backbone is not inside the {type(model).__name__} built as the downstream model'
+            f'{" (missing: "+", ".join(missing[:3])+(" ..." if len(missing)>3 else "")+")" if missing else ""}: '
+            'the builder must put the very `backbone` module it is given (or its submodules) in the model, not a copy')
     return {own[id(t)]:n for n,t in bb}
 
 class BackboneSplitter:
@@ -223,8 +240,8 @@ class BackboneSplitter:
 
 # %% ../nbs/09_tasks.ipynb #d3540bb7
 @delegates(Learner.__init__)
-def task_learner(dls, backbone, upper=None, n_out=None, loss_func=None, metrics=None, cbs=None, opt_func=partial(SGD, mom=0.9),
-                 lr=0.03, wd=5e-4, **kwargs):
+def task_learner(dls, backbone, upper=None, n_out=None, loss_func=None, metrics=None, cbs=None,
+                 opt_func=partial(SGD, mom=0.9), lr=0.03, wd=5e-4, **kwargs):
     "A plain fastai `Learner` for the task of `dls` on a copy of `backbone` (an `Encoder`), built by `upper`"
     s = task_setup(dls, upper, loss_func, n_out, metrics)
     backbone = deepcopy(backbone)
