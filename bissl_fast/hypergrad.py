@@ -428,7 +428,9 @@ class Layerwise(CG):
 class MINRES(Solver):
     "MINRES: the least residual over the Krylov space, for indefinite operators too; `iters` HVPs per right-hand side"
     name,stat_names = 'minres',('minres_res',)
-    def __init__(self, iters:int=5, tol:float=None): # HVPs per right-hand side; the relative residual to stop at
+    def __init__(self,
+        iters:int=5, # HVPs per right-hand side
+        tol:float=None): # the relative residual to stop at
         store_attr(); check_count(iters, f'{self.name} iters')
     def solve(self, v): return solve_minres(self.A, v, self.iters, self.tol, info=(info := {})),info
     def stats(self): return {'minres_res': self.info['residuals'][-1]}
