@@ -1,7 +1,7 @@
 """`compare(tune=...)`'s guarantees on tiny data (CPU, seconds): tuning never reads the test split, each pipeline gets its own
 settings when the data call for it, and the table carries the paired intervals; `compare_repeats` (whole-pipeline repeats)
 runs the same in parallel processes, resumes inside a repeat, reruns every stage per repeat and stays paired."""
-import contextlib, io, json, math
+import contextlib, io, json, math, shutil
 from functools import partial
 import numpy as np, pytest, torch
 from fastai.vision.all import defaults, set_seed, nn, deepcopy
@@ -13,6 +13,7 @@ import pandas as pd
 from fastai.callback.core import Callback
 from bissl_fast.learner import Checkpoint
 from bissl_fast.compare import compare, compare_repeats, _tune_all, tuning_dls, load_encoder, load_json, t_interval
+from bissl_fast.compare import load_pipelines, save_json, ft_file, results_table, markdown_table, plot_history
 
 @pytest.fixture(autouse=True)
 def quiet(monkeypatch): monkeypatch.setattr(defaults, 'callbacks', [c for c in defaults.callbacks if c is not ProgressCallback])
@@ -61,6 +62,34 @@ def test_the_table_carries_paired_intervals(studies):
     assert f'{d.mean()*100:+.2f} ± {half*100:.2f}' in md
     for c in ('d_short', 'd_short_ci', 'd_probe', 'd_probe_ci'): assert np.isfinite(row[c]), c
     assert t_interval([0.5])[1] != t_interval([0.5])[1]  # NaN: no interval from one seed
+
+def test_the_report_is_remade_from_the_run_folder(studies, tmp_path):
+    "The table is a function of the run folder's files; a folder from before `pipelines.json` gives the same one"
+    df,out = studies[False]
+    pd.testing.assert_frame_equal(results_table(out, [0, 1]), df)
+    assert list(pd.read_csv(out/'results.csv').columns) == list(df.columns)
+    old = tmp_path/'old'; shutil.copytree(out, old, ignore=shutil.ignore_patterns('*.pth')); (old/'pipelines.json').unlink()
+    assert load_pipelines(old, [0, 1]) == load_pipelines(out)
+    pd.testing.assert_frame_equal(results_table(old, [0, 1]), df)
+
+def test_a_new_pipeline_is_a_new_record(studies, tmp_path):
+    "The report reads the records: a pipeline added to `pipelines.json` is a new row and a new line, with no code for it"
+    _,src = studies[False]
+    out = tmp_path/'run'; shutil.copytree(src, out, ignore=shutil.ignore_patterns('*.pth'))
+    recs = load_pipelines(out); base = recs[0]
+    assert [r['key'] for r in recs] == ['baseline', 'bissl'] and base['runs'] == ['full', 'short', 'probe']
+    for s in (0, 1):
+        for k in base['runs']: shutil.copy(ft_file(out, 'baseline', s, k), ft_file(out, 'again', s, k))
+    save_json([dict(base, key='again', label='the baseline again → fine-tune', legend='the baseline again')] + recs,
+              out/'pipelines.json')
+    df = results_table(out, [0, 1]); t = df.set_index('key')
+    assert df.key.tolist() == ['again', 'baseline', 'bissl']
+    same = [c for c in t.columns if c != 'pipeline' and not c.endswith('_s')]
+    pd.testing.assert_series_equal(t.loc['again', same], t.loc['baseline', same], check_names=False)
+    md = markdown_table(df)
+    assert '| the baseline again → fine-tune |' in md and '| the baseline again |' in md
+    legend = [x.get_text() for x in plot_history(out, [0, 1]).axes[0].get_legend().get_texts()]
+    assert legend == ['the baseline again', 'baseline', 'BiSSL']
 
 def scaled(enc, k):
     "A copy of `enc` whose features are `k` times larger (its last BatchNorm's scale and shift)"
