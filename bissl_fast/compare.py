@@ -406,9 +406,9 @@ def _run_cols(kind, runs):
     "`(name, accuracies, columns)` of the fine-tuning `runs` of one `kind`: mean and spread, epochs, settings"
     col,a,c = dict(full='acc').get(kind, kind),np.array([o['acc'] for o in runs]),runs[0]['cfg']
     res = {f'{col}_mean': a.mean(), f'{col}_std': a.std(ddof=1) if len(a) > 1 else 0.}
+    if kind == 'full': res['accs'] = ' '.join(f'{o:.4f}' for o in a)
     if kind == 'short': res['short_epochs'] = c['epochs'] + c['freeze_epochs']
     if kind == 'probe': res.update(probe_epochs=c['epochs'], probe_lr=c['lr'], probe_wd=_wd(c))
-    else: res['accs'] = ' '.join(f'{o:.4f}' for o in a)
     return col,a,res
 
 def _tune_s(out, key):

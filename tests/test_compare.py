@@ -68,6 +68,7 @@ def test_the_report_is_remade_from_the_run_folder(studies, tmp_path):
     df,out = studies[False]
     pd.testing.assert_frame_equal(results_table(out, [0, 1]), df)
     assert list(pd.read_csv(out/'results.csv').columns) == list(df.columns)
+    assert df.accs.tolist() == [' '.join(f"{load_json(ft_file(out, k, s))['acc']:.4f}" for s in (0, 1)) for k in df.key]
     old = tmp_path/'old'; shutil.copytree(out, old, ignore=shutil.ignore_patterns('*.pth')); (old/'pipelines.json').unlink()
     assert load_pipelines(old, [0, 1]) == load_pipelines(out)
     pd.testing.assert_frame_equal(results_table(old, [0, 1]), df)
