@@ -1,7 +1,7 @@
 """`compare(tune=...)`'s guarantees on tiny data (CPU, seconds): tuning never reads the test split, each pipeline gets its own
 settings when the data call for it, and the table carries the paired intervals; `compare_repeats` (whole-pipeline repeats)
 runs the same in parallel processes, resumes inside a repeat, reruns every stage per repeat and stays paired."""
-import contextlib, io, json, math
+import contextlib, io, json, math, shutil
 from functools import partial
 import numpy as np, pytest, torch
 from fastai.vision.all import defaults, set_seed, nn, deepcopy
@@ -14,6 +14,7 @@ from fastai.callback.core import Callback
 from bissl_fast.checkpoint import Checkpoint
 from bissl_fast.hypergrad import Lanczos
 from bissl_fast.compare import compare, compare_repeats, _tune_all, tuning_dls, load_encoder, load_json, t_interval
+from bissl_fast.compare import load_pipelines, save_json, ft_file, results_table, markdown_table, plot_history
 
 @pytest.fixture(autouse=True)
 def quiet(monkeypatch): monkeypatch.setattr(defaults, 'callbacks', [c for c in defaults.callbacks if c is not ProgressCallback])
@@ -30,9 +31,9 @@ def digits(permute_test=False):
     return BilevelDataLoaders.from_tensors(x, x[tr], y[tr], x[test], yt, size=16, bs=10, pretext_bs=64, device='cpu',
                                            views=pretext_augs(16, flip=False))
 
-KW = dict(pretext_epochs=1, alternations=2, head_warmup=1, ft_epochs=2, seeds=(0, 1), tune=2, probe_epochs=1, short=0.5,
+KW = dict(pretext_epochs=1, alternations=2, ft_epochs=2, seeds=(0, 1), tune=2, probe_epochs=1, short=0.5,
           matched=False, scratch=False, show=False, pretext_kwargs=dict(proj_dims=(64, 64)),
-          bissl_kwargs=dict(lower_steps=5, upper_steps=2, solver=Lanczos(steps=2)))
+          bissl_kwargs=dict(head_warmup=1, lower_steps=5, upper_steps=2, solver=Lanczos(steps=2)))
 
 def tuned(out, pipes=('baseline', 'bissl')): return {p: load_json(out/'tune'/f'{p}.json') for p in pipes}
 
@@ -63,6 +64,35 @@ def test_the_table_carries_paired_intervals(studies):
     for c in ('d_short', 'd_short_ci', 'd_probe', 'd_probe_ci'): assert np.isfinite(row[c]), c
     assert t_interval([0.5])[1] != t_interval([0.5])[1]  # NaN: no interval from one seed
 
+def test_the_report_is_remade_from_the_run_folder(studies, tmp_path):
+    "The table is a function of the run folder's files; a folder from before `pipelines.json` gives the same one"
+    df,out = studies[False]
+    pd.testing.assert_frame_equal(results_table(out, [0, 1]), df)
+    assert list(pd.read_csv(out/'results.csv').columns) == list(df.columns)
+    assert df.accs.tolist() == [' '.join(f"{load_json(ft_file(out, k, s))['acc']:.4f}" for s in (0, 1)) for k in df.key]
+    old = tmp_path/'old'; shutil.copytree(out, old, ignore=shutil.ignore_patterns('*.pth')); (old/'pipelines.json').unlink()
+    assert load_pipelines(old, [0, 1]) == load_pipelines(out)
+    pd.testing.assert_frame_equal(results_table(old, [0, 1]), df)
+
+def test_a_new_pipeline_is_a_new_record(studies, tmp_path):
+    "The report reads the records: a pipeline added to `pipelines.json` is a new row and a new line, with no code for it"
+    _,src = studies[False]
+    out = tmp_path/'run'; shutil.copytree(src, out, ignore=shutil.ignore_patterns('*.pth'))
+    recs = load_pipelines(out); base = recs[0]
+    assert [r['key'] for r in recs] == ['baseline', 'bissl'] and base['runs'] == ['full', 'short', 'probe']
+    for s in (0, 1):
+        for k in base['runs']: shutil.copy(ft_file(out, 'baseline', s, k), ft_file(out, 'again', s, k))
+    save_json([dict(base, key='again', label='the baseline again → fine-tune', legend='the baseline again')] + recs,
+              out/'pipelines.json')
+    df = results_table(out, [0, 1]); t = df.set_index('key')
+    assert df.key.tolist() == ['again', 'baseline', 'bissl']
+    same = [c for c in t.columns if c != 'pipeline' and not c.endswith('_s')]
+    pd.testing.assert_series_equal(t.loc['again', same], t.loc['baseline', same], check_names=False)
+    md = markdown_table(df)
+    assert '| the baseline again → fine-tune |' in md and '| the baseline again |' in md
+    legend = [x.get_text() for x in plot_history(out, [0, 1]).axes[0].get_legend().get_texts()]
+    assert legend == ['the baseline again', 'baseline', 'BiSSL']
+
 def scaled(enc, k):
     "A copy of `enc` whose features are `k` times larger (its last BatchNorm's scale and shift)"
     e = deepcopy(enc); bn = [m for m in e.modules() if isinstance(m, nn.BatchNorm2d)][-1]
@@ -85,8 +115,9 @@ def test_settings_differ_when_the_data_make_them_differ(tmp_path):
 
 # Whole-pipeline repeats: `compare_repeats` reruns every stage with seed r; in parallel processes or one after the other,
 # and interrupted inside a repeat or not, it gives the same study.
-RKW = dict(pretext_epochs=1, alternations=4, head_warmup=1, ft_epochs=2, tune=2, probe_epochs=1, short=0.5, matched=True,
-           show=False, pretext_kwargs=dict(proj_dims=(64, 64)), bissl_kwargs=dict(lower_steps=3, upper_steps=5, solver=Lanczos(steps=2)))
+RKW = dict(pretext_epochs=1, alternations=4, ft_epochs=2, tune=2, probe_epochs=1, short=0.5, matched=True,
+           show=False, pretext_kwargs=dict(proj_dims=(64, 64)), bissl_kwargs=dict(head_warmup=1, lower_steps=3, upper_steps=5,
+                                                                                             solver=Lanczos(steps=2)))
 RDLS = partial(digits_dls, bs=10, pretext_bs=64, size=16, n_labeled_per_class=10, device='cpu')
 
 class StopBisslOfRepeat1(Callback):
