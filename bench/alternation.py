@@ -14,7 +14,7 @@ import argparse, inspect, time, warnings
 import torch
 from torch.profiler import profile, ProfilerActivity
 from fastai.vision.all import set_seed, resnet18, resnet50
-from bissl_fast.all import BilevelDataLoaders, bissl_learner, tiny_cnn
+from bissl_fast.all import BilevelDataLoaders, bissl_learner, tiny_cnn, solvers, Lanczos, CG
 
 # The official BiSSL trainer, fp32, 96 px, 2x256 pretext views, 256 downstream (../shared/design/BISSL.md), per GPU:
 # seconds per lower step and per upper step (H100), or per alternation of 20 lower + 8 upper steps (H200, measured side by side)
@@ -64,6 +64,11 @@ def profile_lower(cb, steps=3, cuda=False):
         res.update(launches=len(ks)/steps, busy=busy_seconds(dev)/wall)
     return res
 
+def make_solver(a, name):
+    "Solver `name` with this run's budget: Lanczos `--lanczos-steps` (its short stages CG `--cg-iters`), the others `--cg-iters`"
+    if name == 'lanczos': return Lanczos(steps=a.lanczos_steps, recycle=a.recycle, short_stage=CG(iters=a.cg_iters))
+    return solvers[name](iters=a.cg_iters)
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--archs', nargs='+', default=['resnet18'])
@@ -73,9 +78,9 @@ def main():
     p.add_argument('--bs', type=int, default=256, help='downstream batch')
     p.add_argument('--lower-steps', type=int, default=20)
     p.add_argument('--upper-steps', type=int, default=8)
-    p.add_argument('--solvers', nargs='+', default=['lanczos'], choices=['lanczos', 'cg', 'minres', 'neumann', 'layerwise'])
+    p.add_argument('--solvers', nargs='+', default=['lanczos'], choices=[n for n in solvers if n != 'first_order'])
     p.add_argument('--lanczos-steps', type=int, default=15)
-    p.add_argument('--recycle', type=int, default=inspect.signature(bissl_learner).parameters['recycle'].default,
+    p.add_argument('--recycle', type=int, default=inspect.signature(Lanczos).parameters['recycle'].default,
                    help="Lanczos: Ritz pairs carried from stage to stage (default: the learner's)")
     p.add_argument('--cg-iters', type=int, default=5)
     p.add_argument('--alternations', type=int, default=2, help='timed, after one warm-up alternation')
@@ -101,8 +106,7 @@ def main():
     print('| --- '*15 + '|')
     for arch, solver, prec in [(r, s, q) for r in a.archs for s in a.solvers for q in a.precisions]:
         learn = bissl_learner(dls, dict(resnet18=resnet18, resnet50=resnet50, tiny_cnn=tiny_cnn)[arch], lower_steps=a.lower_steps,
-                              upper_steps=a.upper_steps, solver=solver, lanczos_steps=a.lanczos_steps, cg_iters=a.cg_iters, head_warmup=0,
-                              recycle=a.recycle)
+                              upper_steps=a.upper_steps, solver=make_solver(a, solver), head_warmup=0)
         if prec == 'bf16': learn.to_bf16()
         cb, sync = learn.bilevel, (torch.cuda.synchronize if cuda else (lambda: None))
         if cuda: torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()

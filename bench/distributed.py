@@ -32,7 +32,7 @@ def worker(a):
     warnings.filterwarnings('ignore')
     import torch
     from fastai.vision.all import set_seed, resnet18, resnet50, Callback
-    from bissl_fast.all import BilevelDataLoaders, bissl_learner, tiny_cnn, init_distributed, world_size, rank
+    from bissl_fast.all import BilevelDataLoaders, bissl_learner, tiny_cnn, init_distributed, world_size, rank, Lanczos, CG
     init_distributed(backend='gloo' if a.device == 'cpu' else None)
     w = world_size()
     if a.pretext_bs % w or a.bs % w: sys.exit(f'--pretext-bs {a.pretext_bs} and --bs {a.bs} must be multiples of {w} processes')
@@ -45,7 +45,7 @@ def worker(a):
     arch = dict(resnet18=resnet18, resnet50=resnet50, tiny_cnn=tiny_cnn)[a.arch]
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # no pretrained backbone: speed only
-        learn = bissl_learner(dls, arch, lower_steps=a.lower_steps, upper_steps=a.upper_steps, cg_iters=a.cg_iters, head_warmup=0)
+        learn = bissl_learner(dls, arch, lower_steps=a.lower_steps, upper_steps=a.upper_steps, solver=Lanczos(short_stage=CG(iters=a.cg_iters)), head_warmup=0)
     times = []
     class Timer(Callback):
         "Time stamps at the start of each alternation (its lower stage runs in the bilevel callback's `before_batch`)"

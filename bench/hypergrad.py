@@ -28,12 +28,13 @@ machine use OMP_NUM_THREADS=1 and read the CPU-seconds column (`time.process_tim
     python bench/hypergrad.py --arch resnet18 --size 32 --bs 32 --pretrain 8 --pretext byol
     python bench/hypergrad.py --device cuda --arch resnet50 --size 96 --bs 256 --truth-rhs 1  # the GPU run (random init, synthetic data)
 """
+from functools import partial
 import argparse, ctypes, gc, resource, time, warnings
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastai.vision.all import resnet18, resnet50, set_seed
 from bissl_fast.all import (digits_dls, fashion_mnist_dls, BilevelDataLoaders, pretext_learner, pretext_models, create_encoder,
-                            tiny_cnn, hvp_operator, ij_matvec, solve_cg, solve_minres, ImplicitSolver, preserved_buffers, knn_accuracy)
+                            tiny_cnn, hvp_operator, ij_matvec, solve_cg, solve_minres, Lanczos, CG, preserved_buffers, knn_accuracy)
 
 ARCHS = dict(tiny_cnn=tiny_cnn, resnet18=resnet18, resnet50=resnet50)
 OUT = Path(__file__).parent/'out'
@@ -161,24 +162,27 @@ def measure(a, lower, vs, v1, v2, priors):
                                on_negative='continue', info=(info := {})))
             n += info['iters']
         return xs, n, 0
-    def engine(**skw):
-        "The library's ImplicitSolver: one graph per stage"
+    def engine(solver):
+        "The library's solver (a `Solver` factory): one graph per stage"
         def run():
             with preserved_buffers(lower): loss = pretext_loss(a.hessian_bs)
-            s = ImplicitSolver(loss, params, **kw, **skw, prior=priors.get(run.name))
+            s = solver()
+            s.load_state_dict(dict(prior=priors.get(run.name)))
+            s.build(loss, params, **kw)
             del loss
             xs, neg = [], 0
             for v in vs: xs.append(s(v)); neg = max(neg, s.info.get('n_negative', int(s.info.get('negative_curvature', 0))))
-            run.build, run.pairs = getattr(s, 'build', None), s.pairs(a.recycle) if s.solver == 'lanczos' else None
+            lz = isinstance(s, Lanczos)
+            run.eigs, run.pairs = s.ritz[0].tolist() if lz else None, s.pairs(a.recycle) if lz else None
             s.release()
             return xs, s.n_matvec, neg
         return run
     make = {'reference': lambda: reference, 'first-order': lambda: (lambda: ([tuple(t.clone() for t in v) for v in vs], 0, 0)),
-            'cg': lambda: engine(iters=a.iters, solver='cg', on_negative='stop'),
-            'cg-tol': lambda: engine(iters=50, tol=a.tol, solver='cg', on_negative='stop')}
+            'cg': lambda: engine(partial(CG, iters=a.iters, on_negative='stop')),
+            'cg-tol': lambda: engine(partial(CG, iters=50, tol=a.tol, on_negative='stop'))}
     variants = {}
     for name in a.variants.split(','):
-        if name.startswith(('lanczos-', 'recycle-')): variants[name] = engine(iters=int(name.split('-')[1]), solver='lanczos', on_negative='continue')
+        if name.startswith(('lanczos-', 'recycle-')): variants[name] = engine(partial(Lanczos, steps=int(name.split('-')[1]), short_stage=None))
         elif name in make: variants[name] = make[name]()
         else: raise SystemExit(f'unknown variant {name!r}')
         variants[name].name = name
@@ -205,8 +209,8 @@ def measure(a, lower, vs, v1, v2, priors):
     if idx: notes.append(f'converged solve: MINRES on right-hand sides {idx}: ' + ', '.join(f'{n} HVPs to {r:.1e}' for n,r in tinfo) +
                          f' ({time.perf_counter() - t0:.0f} s)')
     big = max((n for n in variants if n.startswith('lanczos-')), key=lambda n: int(n.split('-')[1]), default=None)
-    if big and variants[big].build:
-        e = variants[big].build['eigs']
+    if big and variants[big].eigs:
+        e = variants[big].eigs
         notes.append(f'Ritz values of A = I + H/(lam+damping) from {big}: min {min(e):.3f}, max {max(e):.3f}, {sum(x <= 0 for x in e)} ≤ 0')
     ref, res = sols.get('reference'), {}
     for name in variants:
@@ -229,8 +233,8 @@ def main(argv=None):
     recycled = [n for n in a.variants.split(',') if n.startswith('recycle-')]
     if recycled:   # a priming stage: the recycle variants' first Ritz pairs
         lower_steps(a, lower, dls)
-        with preserved_buffers(lower): s = ImplicitSolver(lower.pretext_loss(*dls.pretext_batch()), list(lower.backbone.parameters()),
-                                                          lam=a.lam, damping=a.damping, solver='lanczos', iters=max(int(n.split('-')[1]) for n in recycled))
+        s = Lanczos(steps=max(int(n.split('-')[1]) for n in recycled), short_stage=None)
+        with preserved_buffers(lower): s.build(lower.pretext_loss(*dls.pretext_batch()), list(lower.backbone.parameters()), lam=a.lam, damping=a.damping)
         s(vs[-1]); priors = {n: s.pairs(a.recycle) for n in recycled}; s.release()
     for b in range(a.batches):   # a different Hessian batch each time: the operator changes from stage to stage
         if b or recycled: lower_steps(a, lower, dls)

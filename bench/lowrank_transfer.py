@@ -1,6 +1,6 @@
 """Why the low-rank Lanczos inverse loses accuracy on the later right-hand sides of a stage, and two fixes that did not pay.
 
-`ImplicitSolver(solver='lanczos')` spends its HVPs on the first right-hand side's Krylov space and answers the other N_U − 1 from the
+`Lanczos` spends its HVPs on the first right-hand side's Krylov space and answers the other N_U − 1 from the
 same Ritz pairs, taking A = I outside their span. This script measures, per stage, on the same operators as `bench/hypergrad.py`
 (its options, e.g. `--arch resnet18 --size 32 --bs 32 --pretrain 5`), the cosine with the converged solve (MINRES to `--truth-tol`) of
 right-hand sides 0, 4 and 7 for:

@@ -7,10 +7,12 @@ __all__ = []
 
 # %% ../nbs/07_all.ipynb #92300964
 from fastai.vision.all import *
+from .core import *
 from .data import *
 from .datasets import *
 from .pretext import *
 from .hypergrad import *
+from .checkpoint import *
 from .tasks import *
 from .learner import *
 from .compare import *

@@ -9,7 +9,7 @@ import concurrent.futures as cf  # not fastcore's `ProcessPoolExecutor`, which `
 from contextlib import redirect_stdout
 from fastai.vision.all import *
 from .data import atomic_write, atomic_save, check_writable, check_count
-from .pretext import pretext_learner, tiny_cnn, create_encoder, knn_accuracy, _img_size
+from .pretext import pretext_learner, tiny_cnn, create_encoder, knn_accuracy, img_size
 from .learner import bissl_learner, classifier_learner, Checkpoint
 from .tasks import target_task, task_learner
 from .distributed import init_distributed, is_main, is_distributed, rank, barrier
@@ -168,7 +168,7 @@ class ValidHistory(Callback):
 
 def load_encoder(dls, arch, state=None, n_in=3, small_stem=None):
     "An `Encoder` for `arch` (with the small stem for images ≤ 64 px, as `pretext_learner` chooses) loaded with `state`, or random"
-    small_stem = ifnone(small_stem, _img_size(dls) <= 64)
+    small_stem = ifnone(small_stem, img_size(dls) <= 64)
     enc = create_encoder(get_arch(arch), n_in, False, small_stem)
     if isinstance(state, (str, Path)): state = torch.load(state, map_location='cpu', weights_only=True)
     if state is not None: enc.load_state_dict(state)

@@ -6,14 +6,14 @@
 from __future__ import annotations
 import math, os, tempfile, itertools, hashlib, json, warnings
 from fastai.vision.all import *
+from .core import *
 from .distributed import shard_dl, unshard_dl, world_size, is_main
 
 # %% auto #0
 __all__ = ['view_recipes', 'KorniaOps', 'RandomResizedCropFlip', 'ColorJitter', 'RandomGrayscale', 'RandomGaussianBlur',
            'RandomSolarize', 'pretext_augs', 'byol_augs', 'PretextViews', 'make_views', 'ExpandChannels', 'ResizeBatch',
-           'to_uint8_images', 'image_stats', 'check_count', 'check_choice', 'check_device', 'check_writable',
-           'iter_from', 'Endless', 'BilevelDataLoaders', 'ToTensorImage', 'BadImagesError', 'find_bad_images',
-           'target_train_tfms', 'atomic_write', 'atomic_save']
+           'to_uint8_images', 'image_stats', 'iter_from', 'Endless', 'BilevelDataLoaders', 'ToTensorImage',
+           'BadImagesError', 'find_bad_images', 'target_train_tfms']
 
 # %% ../nbs/00_data.ipynb #506085b8
 with warnings.catch_warnings():
@@ -198,45 +198,6 @@ def image_stats(x):
     m,s = x.mean((0,2,3)),x.std((0,2,3)).nan_to_num(0.).clamp(min=1/255)  # a flat channel must not divide by 0
     if len(m)==1: m,s = m.repeat(3),s.repeat(3)
     return m.tolist(),s.tolist()
-
-# %% ../nbs/00_data.ipynb #3ed8972a
-def check_count(n, name, min=1, fix=''):
-    "Check `n` is a whole number ≥ `min` (epochs, steps, a batch size...); returns it as an `int`"
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f'`{name}` must be a whole number ≥ {min}, got {n!r} ({type(n).__name__}){"; "+fix if fix else ""}')
-    if n < min: raise ValueError(f'`{name}` must be ≥ {min}, got {n}{"; "+fix if fix else ""}')
-    return int(n)
-
-def check_choice(value, choices, name):
-    "Check `value` is one of `choices` (names, or a dict of them); returns `choices[value]` for a dict, else `value`"
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f'unknown {name} {value!r}: choose one of {", ".join(map(repr, choices))}')
-    return choices[value] if isinstance(choices, dict) else value
-
-def check_device(device=None):
-    "`device` (default: `default_device()`) as a `torch.device`, after checking that this machine has it"
-    if device is None: return default_device()
-    try: d = torch.device(device)
-    except (RuntimeError, TypeError, ValueError) as e:
-        raise ValueError(f"{device!r} is not a device: use 'cpu', 'cuda', 'cuda:1', 'mps' or leave it out") from e
-    if d.type == 'cuda':
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {str(device)!r}: torch finds no CUDA GPU on this machine; pass device='cpu' or leave it out")
-        n = torch.cuda.device_count()
-        if d.index is not None and d.index >= n: raise ValueError(f'device {str(device)!r}: this machine has {n} CUDA GPU(s), cuda:0 to cuda:{n-1}')
-    if d.type == 'mps' and not torch.backends.mps.is_available():
-        raise ValueError(f"device {str(device)!r}: MPS is not available here; pass device='cpu' or leave it out")
-    return d
-
-def check_writable(folder, what='run folder'):
-    "Create `folder` if needed and check that a file can be written in it; returns it as a `Path`"
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd,tmp = tempfile.mkstemp(dir=folder, prefix='.write_test.'); os.close(fd); os.remove(tmp)
-    except OSError as e:
-        raise type(e)(e.errno, f'{what} {folder} cannot be written ({e.strerror or e}); pass another folder or fix its permissions') from e
-    return folder
 
 # %% ../nbs/00_data.ipynb #4efe034e
 def _check_bs(n, bs, what, fix):
@@ -490,22 +451,6 @@ def target_train_tfms(dsets, train_tfms=None):
     if img_only: raise ValueError(f'{", ".join(img_only)} moves the images but not their {", ".join(geo)} targets; pass fastai\'s '
                                   '`aug_transforms()` (they move both) as `train_tfms`, or leave `train_tfms` out')
     return train_tfms
-
-# %% ../nbs/00_data.ipynb #20e3168c
-def atomic_write(file, write):
-    "Call `write(tmp)` on a temporary file next to `file`, then rename it over `file`; returns `file`. With several processes only rank 0 writes"
-    file = Path(file)
-    if not is_main(): return file
-    file.parent.mkdir(parents=True, exist_ok=True)
-    fd,tmp = tempfile.mkstemp(dir=file.parent, prefix=f'.{file.name}.', suffix='.tmp'); os.close(fd)
-    try: write(tmp); os.replace(tmp, file)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-    return file
-
-def atomic_save(obj, file):
-    "`torch.save(obj, file)`, atomically"
-    return atomic_write(file, partial(torch.save, obj))
 
 # %% ../nbs/00_data.ipynb #fa2b9c77
 @patch

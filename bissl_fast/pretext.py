@@ -9,14 +9,14 @@ import math, inspect
 from copy import deepcopy
 from contextlib import contextmanager
 from torch.nn.modules.batchnorm import _BatchNorm
-from .data import atomic_save, check_choice
+from .core import *
 from .distributed import ShardedLearner, all_gather_cat, rank
 
 # %% auto #0
 __all__ = ['pretext_models', 'small_stem_', 'Encoder', 'create_encoder', 'tiny_cnn', 'mlp', 'nt_xent', 'byol_loss',
            'PretextModel', 'SimCLR', 'frozen_bn_stats', 'BYOL', 'vicreg_loss', 'barlow_twins_loss', 'moco_loss',
            'VICReg', 'BarlowTwins', 'MoCo', 'knn_accuracy', 'KNNAccuracy', 'PretextCallback', 'PretextLearner',
-           'load_backbone_state', 'imagenet_state', 'pretext_learner']
+           'load_backbone_state', 'imagenet_state', 'img_size', 'pretext_learner']
 
 # %% ../nbs/02_pretext.ipynb #d434a96a
 def _arch_model(arch, pretrained=False):
@@ -325,13 +325,11 @@ class KNNAccuracy(Metric):
         if self._val is None and self.learn is not None:
             dls = ifnone(self.dls, getattr(self.learn, 'bissl_dls', None))
             if dls is None: raise ValueError('KNNAccuracy needs the BilevelDataLoaders: pass `dls=` or use `pretext_learner`')
-            self._val = knn_accuracy(_unwrap(self.learn.model).backbone, dls, self.k, self.temperature)
+            self._val = knn_accuracy(unwrap(self.learn.model).backbone, dls, self.k, self.temperature)
             self.learn = None
         return self._val
     @property
     def name(self): return 'knn_acc'
-
-def _unwrap(m): return getattr(m, 'module', m)
 
 # %% ../nbs/02_pretext.ipynb #59249fd6
 class PretextCallback(Callback):
@@ -339,8 +337,8 @@ class PretextCallback(Callback):
     order = -5
     def before_batch(self):
         if not self.yb: self.learn.yb = (torch.empty(find_bs(self.xb), 0, device=self.xb[0].device),)
-        if self.training: _unwrap(self.model).set_progress(self.pct_train)
-    def after_step(self): _unwrap(self.model).after_update()
+        if self.training: unwrap(self.model).set_progress(self.pct_train)
+    def after_step(self): unwrap(self.model).after_update()
 
 # %% ../nbs/02_pretext.ipynb #76f1cf63
 class PretextLearner(ShardedLearner):
@@ -356,11 +354,11 @@ class PretextLearner(ShardedLearner):
 
     def save_backbone(self, file):
         "Save the backbone's state dict to `path/model_dir/file.pth` atomically (temp file + rename); returns the path"
-        return atomic_save(_unwrap(self.model).backbone.state_dict(), self._backbone_file(file))
+        return atomic_save(unwrap(self.model).backbone.state_dict(), self._backbone_file(file))
 
     def load_backbone(self, file):
         "Load a backbone saved by `save_backbone` (checking keys and shapes); `file` may also be a state dict"
-        _unwrap(self.model).load_backbone(file if isinstance(file, dict) else self._backbone_file(file))
+        unwrap(self.model).load_backbone(file if isinstance(file, dict) else self._backbone_file(file))
         return self
 
 # %% ../nbs/02_pretext.ipynb #979bfe2c
@@ -369,7 +367,7 @@ _prefixes = ('backbone.', 'encoder_q.', 'encoder.', 'online_network.encoder.')  
 
 def load_backbone_state(src):
     "Backbone state dict from `src`: a state dict, a `.pth` file, a `PretextLearner`, a `PretextModel` or an `Encoder`"
-    if isinstance(src, Learner): src = _unwrap(src.model)
+    if isinstance(src, Learner): src = unwrap(src.model)
     if isinstance(src, PretextModel): src = src.backbone
     if isinstance(src, nn.Module): return {k:v.detach().clone() for k,v in src.state_dict().items()}
     if isinstance(src, (str, Path)):
@@ -409,7 +407,7 @@ def imagenet_state(arch, cache_dir=None):
 # %% ../nbs/02_pretext.ipynb #5a0e000b
 pretext_models = dict(simclr=SimCLR, byol=BYOL, vicreg=VICReg, barlow_twins=BarlowTwins, moco=MoCo)
 
-def _img_size(dls):
+def img_size(dls):
     "The larger side of the downstream images"
     return max(dls.valid.one_batch()[0].shape[-2:])
 
@@ -422,6 +420,6 @@ def pretext_learner(dls, arch=None, pretext='simclr', small_stem=None, pretraine
         ps = inspect.signature(pretext).parameters
         mkw = {k:kwargs.pop(k) for k in list(kwargs) if k in ps}
         if arch is None: raise ValueError('pass an `arch` (e.g. resnet18) to build the pretext model')
-        if small_stem is None: small_stem = _img_size(dls) <= 64
+        if small_stem is None: small_stem = img_size(dls) <= 64
         pretext = pretext(create_encoder(arch, n_in, pretrained, small_stem, cut), **mkw)
     return PretextLearner(dls, pretext, metrics=ifnone(metrics, KNNAccuracy()), cbs=cbs, opt_func=opt_func, **kwargs)

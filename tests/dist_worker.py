@@ -8,6 +8,7 @@ from fastai.vision.all import *
 from bissl_fast.data import BilevelDataLoaders
 from bissl_fast.pretext import Encoder, SimCLR, BYOL, VICReg, BarlowTwins, MoCo, pretext_learner
 from bissl_fast.learner import bissl_learner
+from bissl_fast.hypergrad import CG
 from bissl_fast.distributed import init_distributed, world_size, rank
 import bissl_fast.learner as bl
 
@@ -63,7 +64,7 @@ def _bissl(pretext, path, cbs=()):
     set_seed(0)
     model = tiny_model(pretext)
     return bissl_learner(tiny_dls(), pretext=model, pretrained=model.backbone.state_dict(), lower_steps=3, upper_steps=2,
-                         cg_iters=3, damping=1., lr=0.05, lower_lr=1e-2, head_warmup=0, cbs=list(cbs), path=path)
+                         solver=CG(iters=3), damping=1., lr=0.05, lower_lr=1e-2, head_warmup=0, cbs=list(cbs), path=path)
 
 def _params(learn): return dict(theta_P=_flat(learn.lower_backbone), theta_D=_flat(learn.upper_backbone), phi_D=_flat(learn.head))
 
@@ -113,7 +114,7 @@ def run(scenario, fit=True):
     if variant == 'noreduce': bl.average = lambda ts: tuple(ts)   # HVPs and right-hand sides left per-rank
     cbs = [Crash(variant)] if variant in ('kill', 'raise') else []
     learn = bissl_learner(dls, pretext=model, pretrained=model.backbone.state_dict(), lower_steps=3, upper_steps=2,
-                          cg_iters=3, damping=1., lr=0.05, lower_lr=1e-2, head_warmup=0, cbs=cbs)
+                          solver=CG(iters=3), damping=1., lr=0.05, lower_lr=1e-2, head_warmup=0, cbs=cbs)
     try:
         if fit:
             with learn.distrib_ctx(timeout=20): learn.fit_bilevel(alternations=3 if not cbs else 1000)

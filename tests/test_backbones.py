@@ -6,6 +6,7 @@ from fastai.vision.all import set_seed
 from bissl_fast.datasets import digits_dls
 from bissl_fast.pretext import SimCLR, create_encoder
 from bissl_fast.learner import bissl_learner
+from bissl_fast.hypergrad import CG
 
 timm = pytest.importorskip('timm')
 
@@ -54,7 +55,7 @@ def test_vit_small_alternation(dls):
     set_seed(0)
     enc = create_encoder('vit_small_patch16_224', arch_kwargs=dict(img_size=16, patch_size=4, depth=2))
     learn = bissl_learner(dls, pretext=SimCLR(enc, proj_dims=(64, 32)), pretrained=enc.state_dict(),
-                          lower_steps=1, upper_steps=1, cg_iters=2, head_warmup=0)
+                          lower_steps=1, upper_steps=1, solver=CG(iters=2), head_warmup=0)
     th0 = [p.detach().clone() for p in learn.upper_backbone.parameters()]
     with learn.no_bar(), learn.no_logging(): learn.fit_bilevel(alternations=1)
     assert learn.bilevel.n_alt == 1

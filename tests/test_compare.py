@@ -11,7 +11,8 @@ from bissl_fast.datasets import _digits, balanced_subset, digits_dls
 import bissl_fast.compare as cmp
 import pandas as pd
 from fastai.callback.core import Callback
-from bissl_fast.learner import Checkpoint
+from bissl_fast.checkpoint import Checkpoint
+from bissl_fast.hypergrad import Lanczos
 from bissl_fast.compare import compare, compare_repeats, _tune_all, tuning_dls, load_encoder, load_json, t_interval
 
 @pytest.fixture(autouse=True)
@@ -31,7 +32,7 @@ def digits(permute_test=False):
 
 KW = dict(pretext_epochs=1, alternations=2, head_warmup=1, ft_epochs=2, seeds=(0, 1), tune=2, probe_epochs=1, short=0.5,
           matched=False, scratch=False, show=False, pretext_kwargs=dict(proj_dims=(64, 64)),
-          bissl_kwargs=dict(lower_steps=5, upper_steps=2, lanczos_steps=2))
+          bissl_kwargs=dict(lower_steps=5, upper_steps=2, solver=Lanczos(steps=2)))
 
 def tuned(out, pipes=('baseline', 'bissl')): return {p: load_json(out/'tune'/f'{p}.json') for p in pipes}
 
@@ -85,7 +86,7 @@ def test_settings_differ_when_the_data_make_them_differ(tmp_path):
 # Whole-pipeline repeats: `compare_repeats` reruns every stage with seed r; in parallel processes or one after the other,
 # and interrupted inside a repeat or not, it gives the same study.
 RKW = dict(pretext_epochs=1, alternations=4, head_warmup=1, ft_epochs=2, tune=2, probe_epochs=1, short=0.5, matched=True,
-           show=False, pretext_kwargs=dict(proj_dims=(64, 64)), bissl_kwargs=dict(lower_steps=3, upper_steps=5, lanczos_steps=2))
+           show=False, pretext_kwargs=dict(proj_dims=(64, 64)), bissl_kwargs=dict(lower_steps=3, upper_steps=5, solver=Lanczos(steps=2)))
 RDLS = partial(digits_dls, bs=10, pretext_bs=64, size=16, n_labeled_per_class=10, device='cpu')
 
 class StopBisslOfRepeat1(Callback):

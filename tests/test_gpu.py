@@ -12,7 +12,7 @@ from fastai.vision.all import set_seed, resnet18, resnet50, Callback, SaveModelC
 from fastai.callback.channelslast import ChannelsLast
 from fastai.vision.all import TensorImage
 from bissl_fast.all import BilevelDataLoaders, bissl_learner, digits_dls, tiny_cnn, pretext_learner, create_encoder, make_views
-from bissl_fast.learner import _STATS
+from bissl_fast.hypergrad import CG
 
 DEVICE = os.environ.get('BISSL_TEST_DEVICE') or ('cuda' if torch.cuda.is_available() else None)
 CUDA = DEVICE is not None and DEVICE.startswith('cuda')
@@ -52,7 +52,7 @@ def spy_lower_dtypes(learn):
 @pytest.mark.parametrize('precision', ['fp32', 'bf16', 'fp16'])
 def test_fit_bilevel_precision(precision, channels_last):
     dls = small_dls()
-    learn = bissl_learner(dls, ARCH, lower_steps=3, upper_steps=2, cg_iters=3, head_warmup=0)
+    learn = bissl_learner(dls, ARCH, lower_steps=3, upper_steps=2, solver=CG(iters=3), head_warmup=0)
     if precision == 'bf16': learn.to_bf16()
     if precision == 'fp16': learn.to_fp16(init_scale=2.**12)   # both levels' scalers: few overflow-skipped steps in so short a fit
     if channels_last: learn.add_cb(ChannelsLast())
@@ -79,10 +79,9 @@ def test_fp16_lower_overflow_is_skipped_never_applied(monkeypatch):
     learn = bissl_learner(dls, ARCH, lower_steps=1, upper_steps=2, head_warmup=0)
     if CUDA: learn.to_fp16()
     learn.model.to(DEVICE)   # outside `fit`, nothing moves it
-    learn.create_lower_opt()
     cb = learn.bilevel
     if not CUDA: monkeypatch.setattr(cb, '_amp_dtype', lambda: torch.float16)  # CPU autocast + a CPU GradScaler: the same code path
-    cb.total_lower,cb.lower_sched,cb.stats = 10,SchedNo(1e-3, 1e-3),{k:[] for k in _STATS}
+    cb.prepare(10); cb.lower_sched = SchedNo(1e-3, 1e-3)
     w = next(learn.lower_backbone.parameters())
     before,scale = params(learn.lower_model),cb.lower_scaler.get_scale()
     h = w.register_hook(lambda g: torch.full_like(g, float('inf')))
@@ -113,13 +112,13 @@ class InfAtBatch(Callback):
             self.h.remove(); self.after = params(self.learn.upper_backbone)
 
 def test_upper_overflow_is_skipped_or_raises():
-    learn = bissl_learner(small_dls(), ARCH, lower_steps=1, upper_steps=2, cg_iters=2, head_warmup=0)  # fp32: no scaler, it raises
+    learn = bissl_learner(small_dls(), ARCH, lower_steps=1, upper_steps=2, solver=CG(iters=2), head_warmup=0)  # fp32: no scaler, it raises
     inf = InfAtBatch(1)
     with learn.no_bar(), learn.no_logging(), pytest.raises(FloatingPointError, match='non-finite upper-level gradient'):
         learn.fit_bilevel(alternations=2, cbs=inf)
     assert same(inf.before, learn.upper_backbone.parameters())
     if not CUDA: return   # fastai's fp16 scaler acts on CUDA only
-    learn = bissl_learner(small_dls(), ARCH, lower_steps=1, upper_steps=2, cg_iters=2, head_warmup=0).to_fp16()
+    learn = bissl_learner(small_dls(), ARCH, lower_steps=1, upper_steps=2, solver=CG(iters=2), head_warmup=0).to_fp16()
     inf = InfAtBatch(1)
     with learn.no_bar(), learn.no_logging(): learn.fit_bilevel(alternations=2, cbs=inf)
     assert same(inf.before, inf.after), f'the overflowing upper step was applied (max change {max_diff(inf.before, inf.after):.3g})'
@@ -128,16 +127,16 @@ def test_upper_overflow_is_skipped_or_raises():
 def test_hessian_graph_is_fp32_under_autocast():
     "fastai's autocast is active around `BilevelCallback.before_batch`: the stage's Hessian must not be built in bf16/fp16"
     dls = small_dls()
-    learn = bissl_learner(dls, ARCH, lower_steps=0, upper_steps=2, cg_iters=3, head_warmup=0)
+    learn = bissl_learner(dls, ARCH, lower_steps=0, upper_steps=2, solver=CG(iters=3), head_warmup=0)
     learn.model.to(DEVICE)
     cb = learn.bilevel
-    cb.stats = {k:[] for k in _STATS}
+    cb.prepare()
     batch = dls.pretext_batch()
     dls.pretext_batch = lambda: batch   # the same Hessian batch both times
     v = [torch.randn_like(p) for p in learn.lower_backbone.parameters()]
     def solve(dtype):
         with torch.autocast(DEVICE.split(':')[0], dtype=dtype, enabled=dtype is not None): cb.lower_stage()
-        x = cb.isolver(v); cb.release()
+        x = cb.stage(v); cb.release()
         return torch.cat([(t-vi).double().flatten() for t,vi in zip(x, v)])   # x - v: the Hessian's part of the solution
     x32,xlow = solve(None),solve(torch.bfloat16)
     rel = float((x32-xlow).norm()/x32.norm())
@@ -146,7 +145,7 @@ def test_hessian_graph_is_fp32_under_autocast():
 def _run(path, n_epoch, start_epoch=0, load=None, state=None):
     set_seed(42, reproducible=True)
     d = digits_dls(bs=32, pretext_bs=32, size=SIZE, n_labeled_per_class=10, device=DEVICE)
-    learn = bissl_learner(d, ARCH, pretext='byol', pretrained=state, lower_steps=2, upper_steps=2, cg_iters=2, head_warmup=0, path=path)
+    learn = bissl_learner(d, ARCH, pretext='byol', pretrained=state, lower_steps=2, upper_steps=2, solver=CG(iters=2), head_warmup=0, path=path)
     if load: learn.load(load)
     with learn.no_bar(), learn.no_logging():
         learn.fit_bilevel(n_epoch, start_epoch=start_epoch, cbs=SaveModelCallback(every_epoch=True, with_opt=True))
@@ -237,7 +236,7 @@ def test_resnet50_alternation_peak_memory():
     x = torch.randint(0, 256, (n, 3, 96, 96), dtype=torch.uint8)
     y = torch.arange(n) % 10
     dls = BilevelDataLoaders.from_tensors(x, x, y, x[:256], y[:256], size=96, bs=256, pretext_bs=256, device=DEVICE)
-    learn = bissl_learner(dls, resnet50, lower_steps=2, upper_steps=2, cg_iters=5, head_warmup=0)
+    learn = bissl_learner(dls, resnet50, lower_steps=2, upper_steps=2, solver=CG(iters=5), head_warmup=0)
     torch.cuda.reset_peak_memory_stats()
     with learn.no_bar(), learn.no_logging(): learn.fit_bilevel(alternations=1)
     peak = torch.cuda.max_memory_allocated()/2**30
