@@ -10,7 +10,7 @@
 # The smoke run writes a tiny fake Fashion-MNIST instead, so that it reads the data the same way.
 #
 # OUT_DIR receives exactly these 8 files (flat, each far below 16 MiB):
-#   summary.md      status and seconds of every part, the GPU tests' measured figures, and every table: ready for the README
+#   summary.md      status and seconds of every part, the GPU tests' measured figures, and every table: ready for nbs/results.ipynb
 #   env.txt         date, nvidia-smi, Python/torch/CUDA/cuDNN/fastai versions, CPU and memory
 #   log.txt         timestamped progress, and the last lines of the error output of each part that failed or timed out
 #   tests.txt       `pytest -m gpu tests/test_gpu.py -v -rA` output

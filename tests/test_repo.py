@@ -31,3 +31,12 @@ def test_notebooks_are_clean():
 def test_readme_matches_index():
     r = subprocess.run([sys.executable, 'tools/make_readme.py', '--check'], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+def test_readme_links_exist():
+    "Every relative link and image of the README (rendered from nbs/index.ipynb) names a file in the repository"
+    import re
+    text = (ROOT/'README.md').read_text()
+    targets = {t.split('#')[0] for t in re.findall(r'\]\(([^)\s]+)\)', text) if not re.match(r'[a-zA-Z][a-zA-Z0-9+.-]*:|#', t)}
+    missing = sorted(t for t in targets if not (ROOT/t).exists())
+    if not (ROOT/'nbs'/'lessons').exists(): missing = [t for t in missing if not t.startswith('nbs/lessons/')]  # the course lands on its own branch
+    assert targets and not missing, f'README links to missing files: {missing}'

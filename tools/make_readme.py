@@ -1,16 +1,25 @@
-"Write README.md from nbs/index.ipynb (Quarto-free `nbdev_readme`): markdown cells as they are, code cells fenced. `--check` only compares."
-import json, sys
+"""Write README.md from nbs/index.ipynb (Quarto-free `nbdev_readme`): markdown cells as they are, code cells fenced
+without their `#|` directive lines, `#| hide` cells left out. Links and images relative to nbs/ (`results.ipynb`,
+`images/bissl.png`) are made relative to the repository root, so they work in the notebook, the docs site and on
+GitHub alike. `--check` only compares."""
+import json, re, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+def rebase_links(md, prefix='nbs/'):
+    "`md` with its relative link and image targets prefixed by `prefix` (absolute URLs and `#anchors` kept)"
+    return re.sub(r'(\]\()(?![a-zA-Z][a-zA-Z0-9+.-]*:|#|/)([^)\s]+\))', lambda m: m[1]+prefix+m[2], md)
 
 def render(nb_path=ROOT/'nbs'/'index.ipynb'):
     "README text from the index notebook"
     out = []
     for c in json.loads(nb_path.read_text())['cells']:
         src = ''.join(c['source']).strip('\n')
-        if c['cell_type'] == 'markdown': out.append(src)
-        elif src and not src.lstrip().startswith('#| hide'): out.append('```python\n' + src + '\n```')
+        if c['cell_type'] == 'markdown': out.append(rebase_links(src))
+        elif src and not src.lstrip().startswith('#| hide'):
+            code = '\n'.join(l for l in src.splitlines() if not re.match(r'\s*#\s*\|', l)).strip('\n')
+            out.append('```python\n' + code + '\n```')
     return '\n\n'.join(out) + '\n'
 
 if __name__ == '__main__':
