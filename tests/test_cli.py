@@ -88,7 +88,7 @@ def test_bilevel_sigterm_then_rerun_ends_with_the_uninterrupted_weights(tmp_path
     assert p.returncode == 128+signal.SIGTERM, out[-2000:] + err[-3000:]
     assert 'stopped by SIGTERM' in err and 'run the same command again to resume' in err, err[-2000:]
     assert not (b/'bissl.json').exists() and not (b/'bissl.pth').exists()
-    done = torch.load(b/'bissl_ckpt.pth', weights_only=False)['learner']['bilevel']['n_alt']
+    done = torch.load(b/'bissl_ckpt.pth', weights_only=False)['learner']['cbs']['bilevel']['n_alt']
     assert 0 < done < 8, done
     r = bissl(*args, '--out', b)
     assert 'resuming from' in r.stdout, r.stdout[-2000:]
