@@ -22,7 +22,7 @@ from .datasets import digits_dls, fashion_mnist_dls
 from .compare import *
 from .distributed import init_distributed, is_main
 
-# %% ../nbs/06_cli.ipynb #71aeb5ed
+# %% ../nbs/06_cli.ipynb #ced4f5e2
 def store_true(): "`Param` type of an on/off flag"
 
 class Param:
@@ -80,7 +80,7 @@ def get_dls_fn(data='digits', size=None, bs=None, pretext_bs=None, labels=None, 
     return partial(BilevelDataLoaders.from_folders, path=Path(data).resolve(), pretext=unlabeled, valid=valid, size=size,
                    bs=bs, pretext_bs=pretext_bs, num_workers=workers, device=device, **({'skip_bad': True} if skip_bad else {}), **vkw)
 
-# %% ../nbs/06_cli.ipynb #91ced305
+# %% ../nbs/06_cli.ipynb #e9462e5c
 def _data_opts(
     data:Param("'digits', 'fashion_mnist', or a folder with train/ and valid/ class subfolders", str)='digits',
     out:Param('run folder for every output (default: runs/<data name>)', str)=None,
@@ -110,7 +110,7 @@ def _ft_opts(
     seeds:Param('fine-tuning seeds (shared by the pipelines: the differences are paired)', int, nargs='+')=default_of(compare, 'seeds')):
     "The options of fine-tuning"
 
-# %% ../nbs/06_cli.ipynb #8a75830d
+# %% ../nbs/06_cli.ipynb #c362370d
 _types = dict(int=int, float=float, str=str)
 
 def _docs(cls):
@@ -132,7 +132,7 @@ def settings_options(cls, prefix='', skip=(), defaults=None, choices=None):
         res[prefix+k] = (Param(docs.get(k, ''), t, **kw), defaults.get(k, p.default))
     return res
 
-# %% ../nbs/06_cli.ipynb #80ba3e42
+# %% ../nbs/06_cli.ipynb #1485a825
 def bissl_options():
     "The BiSSL stage's options: `BilevelCallback`'s settings, with the study's own defaults where it departs from them"
     return settings_options(BilevelCallback, skip=('alternations',), defaults=study_bissl, choices=dict(solver=list(solvers)))
@@ -173,7 +173,7 @@ def _setup(kwargs):
     except (ValueError, OSError) as e: raise CLIError(str(e)) from e
     return dls_fn,readable_name(dls_fn),arch,pretext,out,ckw
 
-# %% ../nbs/06_cli.ipynb #e28e8e90
+# %% ../nbs/06_cli.ipynb #18727838
 def _src_cfg(file): return load_json(file)['cfg'] if Path(file).exists() else str(file)
 
 def cli_pretrain(
@@ -201,7 +201,7 @@ def cli_bilevel(
     if is_main(): print(f'BiSSL stage: {r["time_s"]:.0f}s, k-NN accuracy of the lower backbone {r["knn"]:.4f}; in {out/"bissl.pth"}')
     return r
 
-# %% ../nbs/06_cli.ipynb #813fb91b
+# %% ../nbs/06_cli.ipynb #8f3d76e4
 def _backbone_src(backbone, out):
     "The file, its provenance and the pipeline name of `--backbone`"
     if backbone == 'random': return None,'random init','scratch'
@@ -227,7 +227,7 @@ def cli_finetune(
     if is_main(): print(f'fine-tuned {ifnone(file, "a random init")}: accuracy {np.mean(accs):.4f} ± {sd:.4f} over seeds {list(seeds)}')
     return accs
 
-# %% ../nbs/06_cli.ipynb #bcffac9d
+# %% ../nbs/06_cli.ipynb #684e2ea0
 def _check_compare(seeds, tune_pct, short, repeats, tune_seed):
     "The study's options that exclude each other or must be fractions"
     if not 0 < tune_pct < 1: raise CLIError(f'--tune_pct must be a fraction in (0, 1), got {tune_pct}')
@@ -271,7 +271,7 @@ def cli_compare(
                bissl_kwargs=dict(lr=bissl_lr, **bkw), matched=matched, scratch=scratch, extra_control=extra_control,
                tune=tune or None, tune_pct=tune_pct, probe_epochs=probe_epochs, short=short, **ckw)
 
-# %% ../nbs/06_cli.ipynb #0fcd2c7e
+# %% ../nbs/06_cli.ipynb #793fe96a
 commands = dict(pretrain=cli_pretrain, bilevel=cli_bilevel, finetune=cli_finetune, compare=cli_compare)
 
 def option_groups(name):
@@ -298,7 +298,7 @@ def _check_counts(args):
             try: check_count(args[k], f'--{k}', min=lo)
             except (ValueError, TypeError) as e: raise CLIError(str(e)) from e
 
-# %% ../nbs/06_cli.ipynb #854bd0e7
+# %% ../nbs/06_cli.ipynb #0762a206
 def _run(name, f, args):
     "Run stage `f` with `args`; the exit status, with a one-line message for what a user can fix"
     try:

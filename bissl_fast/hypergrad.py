@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['solvers', 'hvp_operator', 'preserved_buffers', 'solve_cg', 'solve_neumann', 'solve_minres', 'lanczos', 'top_pairs',
-           'lowrank_solve', 'ij_matvec', 'register_solver', 'get_solver', 'Solver', 'Lanczos', 'CG', 'Layerwise',
-           'MINRES', 'Neumann', 'implicit_grad', 'FirstOrder']
+           'lowrank_solve', 'ij_matvec', 'register_solver', 'get_solver', 'Solver', 'Lanczos', 'PerStep', 'CG',
+           'Layerwise', 'MINRES', 'Neumann', 'implicit_grad', 'FirstOrder']
 
 # %% ../nbs/03_hypergrad.ipynb #ba82ded4
 import math, torch
@@ -392,8 +392,13 @@ class Lanczos(Solver):
     def load_state_dict(self, state): self.prior = state.get('prior')
 
 # %% ../nbs/03_hypergrad.ipynb #dc547c6e
+class PerStep(Solver):
+    "A solver that spends `iters` HVPs on every right-hand side; its first statistic is the final relative residual"
+    def hvps(self, n_rhs): return n_rhs*self.iters
+    def stats(self): return {self.stat_names[0]: self.info['residuals'][-1]}
+
 @register_solver
-class CG(Solver):
+class CG(PerStep):
     "Conjugate gradient, warm-started from the previous solution: `iters` HVPs per right-hand side"
     name,stat_names = 'cg',('cg_res', 'cg_neg')
     def __init__(self,
@@ -413,7 +418,6 @@ class CG(Solver):
     def stats(self):
         res,neg = self.stat_names
         return {res: self.info['residuals'][-1], neg: float(self.info['negative_curvature'])}
-    def hvps(self, n_rhs): return n_rhs*self.iters
     def release(self): self.x = self.Ax = None; super().release()
 
 @register_solver
@@ -425,7 +429,7 @@ class Layerwise(CG):
 
 # %% ../nbs/03_hypergrad.ipynb #3d7799bf
 @register_solver
-class MINRES(Solver):
+class MINRES(PerStep):
     "MINRES: the least residual over the Krylov space, for indefinite operators too; `iters` HVPs per right-hand side"
     name,stat_names = 'minres',('minres_res',)
     def __init__(self,
@@ -433,11 +437,9 @@ class MINRES(Solver):
         tol:float=None): # the relative residual to stop at
         store_attr(); check_count(iters, f'{self.name} iters')
     def solve(self, v): return solve_minres(self.A, v, self.iters, self.tol, info=(info := {})),info
-    def stats(self): return {'minres_res': self.info['residuals'][-1]}
-    def hvps(self, n_rhs): return n_rhs*self.iters
 
 @register_solver
-class Neumann(Solver):
+class Neumann(PerStep):
     "The truncated Neumann series α Σ (I − αA)^k v: `iters` HVPs per right-hand side, converging when ρ(I − αA) < 1"
     name,stat_names = 'neumann',('neumann_res',)
     def __init__(self,
@@ -446,8 +448,6 @@ class Neumann(Solver):
         tol:float=None): # the relative residual to stop at
         store_attr(); check_count(iters, f'{self.name} iters')
     def solve(self, v): return solve_neumann(self.A, v, self.iters, self.alpha, info=(info := {}), tol=self.tol),info
-    def stats(self): return {'neumann_res': self.info['residuals'][-1]}
-    def hvps(self, n_rhs): return n_rhs*self.iters
 
 # %% ../nbs/03_hypergrad.ipynb #22856886
 def implicit_grad(loss, params, v, lam=1e-3, damping=10., solver='cg', **settings):

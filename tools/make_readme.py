@@ -1,4 +1,4 @@
-"""Write README.md from nbs/index.ipynb (Quarto-free `nbdev_readme`): markdown cells as they are, code cells fenced
+"""Write README.md from nbs/index.ipynb (Quarto-free `nbdev_readme`): markdown cells as they are (raw front matter left out), code cells fenced
 without their `#|` directive lines, `#| hide` cells left out. Links and images relative to nbs/ (`results.ipynb`,
 `images/bissl.png`) are made relative to the repository root, so they work in the notebook, the docs site and on
 GitHub alike. `--check` only compares."""
@@ -17,7 +17,7 @@ def render(nb_path=ROOT/'nbs'/'index.ipynb'):
     for c in json.loads(nb_path.read_text())['cells']:
         src = ''.join(c['source']).strip('\n')
         if c['cell_type'] == 'markdown': out.append(rebase_links(src))
-        elif src and not src.lstrip().startswith('#| hide'):
+        elif c['cell_type'] == 'code' and src and not src.lstrip().startswith('#| hide'):
             code = '\n'.join(l for l in src.splitlines() if not re.match(r'\s*#\s*\|', l)).strip('\n')
             out.append('```python\n' + code + '\n```')
     return '\n\n'.join(out) + '\n'
