@@ -1,5 +1,6 @@
 """Checkpoints written before `BilevelCallback` owned its state (layout version 1, by `tests/data/make_ckpt_v1.py` with that
-code) load into today's learner, and a fit resumed from one ends with the weights of the old code's uninterrupted run."""
+code) load into today's learner, and a fit resumed from one ends with the weights of the old code's uninterrupted run
+(to the last bits on the machine and torch that wrote the fixture; to rounding elsewhere)."""
 import json, shutil, warnings
 from pathlib import Path
 import pytest, torch
@@ -32,7 +33,9 @@ def test_v1_checkpoint_resumes_exactly(tmp_path):
     start = ck.resume(learn)
     with learn.no_bar(), learn.no_logging(): learn.fit_bilevel(alternations=6, start_epoch=start, cbs=ck)
     assert learn.bilevel.n_alt == 6
-    assert abs(weight_sum(learn) - META['full_weight_sum']) < 1e-12, (weight_sum(learn), META['full_weight_sum'])
+    # bit for bit (|Δ| < 1e-12) with the torch and CPU that wrote the fixture; another torch or CPU code path rounds
+    # differently (3e-8 under torch 2.5.1), which the smooth toy model does not amplify
+    assert abs(weight_sum(learn) - META['full_weight_sum']) < 1e-6, (weight_sum(learn), META['full_weight_sum'])
 
 def test_newer_layout_is_refused(tmp_path):
     learn = learner(tmp_path)
