@@ -8,16 +8,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NBS = sorted(p for p in (ROOT/'nbs').rglob('*.ipynb') if '.ipynb_checkpoints' not in p.parts)
+sys.path.insert(0, str(ROOT/'tools'))
+from run_nbs import directives as _directives  # the cell directives, read as the docs executor reads them
 
-def _directives(src):
-    "The `#| name args` lines opening a cell, as {name: args}"
-    d = {}
-    for line in src.splitlines():
-        m = re.match(r'\s*#\s*\|\s*(\S+)(.*)', line)
-        if m: d[m[1]] = m[2].split()
-        elif line.strip(): break
-    return d
+NBS = sorted(p for p in (ROOT/'nbs').rglob('*.ipynb') if '.ipynb_checkpoints' not in p.parts)
 
 def _run_nb(fn, skip_flags, basepath):
     "`nbdev.test.test_nb` on execnb alone: run the cells not flagged with `skip_flags`; (ok, seconds)"
