@@ -6,7 +6,7 @@
 from __future__ import annotations
 import random, signal, sys, threading, time
 from fastai.basics import *
-from .core import atomic_save, check_count
+from .core import atomic_save, check_count, stale_temps
 from .data import iter_from
 from .distributed import gather_object, mine, is_main, barrier
 
@@ -205,6 +205,8 @@ def _unshift(self:Checkpoint):
 
 @patch
 def clear(self:Checkpoint, learn=None):
-    "Delete the checkpoint (once the run it belongs to is finished)"
-    if is_main(): self.file(learn).unlink(missing_ok=True)
+    "Delete the checkpoint (once the run it belongs to is finished), and what killed writes of it left behind"
+    if is_main():
+        self.file(learn).unlink(missing_ok=True)
+        for t in stale_temps(self.file(learn)): t.unlink(missing_ok=True)
     barrier()

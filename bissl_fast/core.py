@@ -4,14 +4,14 @@
 
 # %% ../nbs/00_core.ipynb #8e1820fb
 from __future__ import annotations
-import os, tempfile, inspect
+import os, glob, tempfile, inspect
 from functools import partial
 from pathlib import Path
 import numpy as np, torch
 
 # %% auto #0
-__all__ = ['check_count', 'check_choice', 'check_device', 'check_writable', 'atomic_write', 'atomic_save', 'unwrap',
-           'readable_name', 'default_of']
+__all__ = ['check_count', 'check_choice', 'check_device', 'check_writable', 'stale_temps', 'atomic_write', 'atomic_save',
+           'unwrap', 'readable_name', 'default_of']
 
 # %% ../nbs/00_core.ipynb #659534f0
 def check_count(n, name, min=1, fix=''):
@@ -60,6 +60,21 @@ def check_writable(folder, what='run folder'):
         raise type(e)(e.errno, msg) from e
     return folder
 
+# %% ../nbs/00_core.ipynb #c218ea53
+def _alive(pid):
+    "Whether process `pid` runs on this machine"
+    if os.name == 'nt': return True  # `os.kill(pid, 0)` would end it there: keep the file
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: pass
+    return True
+
+def stale_temps(file):
+    "The temporary files `atomic_write`s of `file` left behind when their process was killed (`SIGKILL`, power loss)"
+    file = Path(file)
+    pids = {t: t.name[len(file.name)+2:].split('.')[0] for t in file.parent.glob(f'.{glob.escape(file.name)}.*.tmp')}
+    return [t for t,pid in pids.items() if pid.isdigit() and not _alive(int(pid))]
+
 # %% ../nbs/00_core.ipynb #fd1a5ae7
 def atomic_write(file, write):
     "`write(tmp)` a temporary file next to `file`, then rename it over `file`; returns `file`. Only rank 0 writes"
@@ -67,10 +82,11 @@ def atomic_write(file, write):
     file = Path(file)
     if not is_main(): return file
     file.parent.mkdir(parents=True, exist_ok=True)
-    fd,tmp = tempfile.mkstemp(dir=file.parent, prefix=f'.{file.name}.', suffix='.tmp'); os.close(fd)
+    fd,tmp = tempfile.mkstemp(dir=file.parent, prefix=f'.{file.name}.{os.getpid()}.', suffix='.tmp'); os.close(fd)
     try: write(tmp); os.replace(tmp, file)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
+    for t in stale_temps(file): t.unlink(missing_ok=True)
     return file
 
 def atomic_save(obj, file):
