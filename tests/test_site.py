@@ -2,14 +2,14 @@
 shown to catch each kind of problem on a broken page; a small generated site goes through the whole path (execute,
 stamp, nbdev_clean, build, browser); the real site is built from nbs/ into a temporary folder, checked page by page,
 and screenshots of three pages are saved in _docs/screenshots/. Development set only (selenium; tools/test.sh)."""
-import json, shutil, struct, subprocess, sys
+import json, re, shutil, struct, subprocess, sys
 from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tools'))
-from check_site import check_site, report
-from build_docs import build, section
+from check_site import check_site, report, browser, link_problem
+from build_docs import build, section, _public, doclinks
 from run_nbs import stale
 
 SHOTS = ROOT/'_docs'/'screenshots'
@@ -19,7 +19,8 @@ def test_checker_finds_each_problem(tmp_path):
     tmp_path = tmp_path.resolve()
     (tmp_path/'ok.html').write_text(f'''<html><head><meta name="bissl-page" data-executed="true"></head><body>
 <h2 id="top">ok</h2><a href="bad.html#top">b</a> <a href="#top">t</a> <a href="https://example.org">external link</a>
-<div class="jp-CodeCell"><div class="jp-OutputArea-output">1</div></div><img src="data:image/png;base64,{PNG1}"></body></html>''')
+<div class="jp-CodeCell"><div class="jp-OutputArea-output">1</div></div><img src="data:image/png;base64,{PNG1}">
+<div id="bissl-end" hidden></div></body></html>''')
     (tmp_path/'bad.html').write_text('''<html><head><meta name="bissl-page" data-executed="true"></head><body><h2 id="top">bad</h2>
 <img src="nope.png"> <a href="missing.html">m</a> <a href="ok.html#nowhere">n</a> <div class="jp-CodeCell"></div>
 <script src="https://cdn.invalid/x.js"></script><script>throw new Error('boom')</script></body></html>''')
@@ -27,7 +28,8 @@ def test_checker_finds_each_problem(tmp_path):
     assert res[tmp_path/'ok.html'] == []
     bad = '\n'.join(res[tmp_path/'bad.html'])
     for want in ('missing image: nope.png', 'broken link: missing.html', 'broken link: ok.html#nowhere (no such anchor)',
-                 'network resource: https://cdn.invalid/x.js', 'Uncaught Error: boom', 'no outputs: 1 code cells'):
+                 'network resource: https://cdn.invalid/x.js', 'Uncaught Error: boom', 'no outputs: 1 code cells',
+                 'page cut short'):
         assert want in bad, f'{want!r} not reported in:\n{bad}'
 
 def _nb(path, *cells):
@@ -46,12 +48,12 @@ def test_sample_site(tmp_path):
     "Execute, stamp, clean and build a tiny docs set; every page passes the browser checks"
     nbs = tmp_path/'nbs'
     _nb(nbs/'index.ipynb', ('md', '# Home\n> A sample.\n\nSee [the plot](tutorials/plot.ipynb) and $\\lambda^2$.'), ('code', 'print(1+1)'))
-    _nb(nbs/'tutorials'/'plot.ipynb', ('md', '# A plot\n\n$$\\frac{1}{2}h\\theta^2$$'),
+    _nb(nbs/'tutorials'/'plot.ipynb', ('md', '# A plot\n\n*Tutorial 1 of 2*\n\n$$\\frac{1}{2}h\\theta^2$$'),
         ('code', 'import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0]);'), ('code', '#| slow\nraise ValueError'),
         ('md', '[Home](../index.ipynb#Home)'))
-    _nb(nbs/'tutorials'/'gpu.ipynb', ('md', '# Needs a GPU'), ('code', 'raise RuntimeError("not run for the docs")'))
+    _nb(nbs/'tutorials'/'gpu.ipynb', ('md', '# Needs a GPU\n\n*Tutorial 2 of 2*'), ('code', 'raise RuntimeError("not run for the docs")'))
     nb = json.loads((nbs/'tutorials'/'gpu.ipynb').read_text())
-    nb['cells'].insert(0, dict(cell_type='raw', source='---\nskip_exec: true\n---', metadata={}, id='fm'))
+    nb['cells'].insert(0, dict(cell_type='raw', source='---\nskip_exec: true\nskip_why: it needs a GPU\n---', metadata={}, id='fm'))
     (nbs/'tutorials'/'gpu.ipynb').write_text(json.dumps(nb))
     shutil.copy(ROOT/'settings.ini', tmp_path/'settings.ini')
     subprocess.run([sys.executable, str(ROOT/'tools'/'run_nbs.py'), '-j', '2', str(nbs)], check=True, capture_output=True)
@@ -64,11 +66,24 @@ def test_sample_site(tmp_path):
     assert {p: p.read_bytes() for p in nbs.rglob('*.ipynb')} == before, 'nbdev_clean changed an executed notebook'
     pages = build(nbs, tmp_path/'site')
     assert sorted(p.relative_to(tmp_path/'site').as_posix() for p in pages) == ['index.html', 'tutorials/gpu.html', 'tutorials/plot.html']
-    assert 'skip_exec: true' in (tmp_path/'site'/'tutorials'/'gpu.html').read_text()
+    gpu = (tmp_path/'site'/'tutorials'/'gpu.html').read_text()
+    assert 'not executed for the docs (it needs a GPU)' in gpu and 'skip_exec: true' in gpu
+    assert gpu.index("tutorials/plot.html") < gpu.index("tutorials/gpu.html"), 'tutorials in reading order (Tutorial N of M), not by name'
     html = (tmp_path/'site'/'tutorials'/'plot.html').read_text()
     assert 'data:image/png' in html and '<math' in html and 'href="../index.html#Home"' in html
     res = check_site(tmp_path/'site')
     assert not any(res.values()), report(res, tmp_path/'site')
+
+def test_api_names_and_doclinks():
+    "Functions, classes and `@patch`ed methods get API blocks (callback events don't); backticked names link to them"
+    code = '@patch\ndef fit_bilevel(self:BilevelLearner, n): pass\ndef f(): pass\nclass C: pass\ndef _g(): pass\n' \
+           '@patch\ndef after_batch(self:C): pass\n@patch(as_prop=True)\ndef lower(self:C): pass'
+    assert _public(code) == ['BilevelLearner.fit_bilevel', 'f', 'C', 'C.lower']
+    body = ('<p><code>f</code> and <code>f()</code>, <a href="x"><code>f</code></a>, <code>nope</code></p>'
+            '<pre><code>f</code></pre><h3 id="f">f <code>f</code></h3>')
+    out = doclinks(body, {'f': (Path('a.html'), 'f')}, Path('tutorials/b.html'))
+    assert out.count('class="doclink"') == 2 and out.count('href="../a.html#f"') == 2, out
+    assert '<pre><code>f</code></pre>' in out and '<h3 id="f">f <code>f</code></h3>' in out and '<code>nope</code></p>' in out
 
 def test_failing_notebook_is_left_alone(tmp_path):
     "A cell that raises fails the command, names the notebook, and leaves the file as it was"
@@ -102,3 +117,31 @@ def test_docs_site(tmp_path):
     lines = report(res, site).splitlines()
     assert not lines, f'{len(lines)} problems (`bash tools/docs.sh` makes missing outputs):\n' + '\n'.join(lines[:30])
     assert all(p.exists() for p in shots)
+    _check_search_and_links(site)
+
+def _search(site, query, page='index.html'):
+    "The search box's hits for `query` on `page`, as (text, href)"
+    drv = browser()
+    try:
+        drv.get((site/page).resolve().as_uri())
+        drv.find_element('id', 'search').send_keys(query)
+        return [(a.text, a.get_attribute('href')) for a in drv.find_elements('css selector', '#search-results a')]
+    finally: drv.quit()
+
+def _check_search_and_links(site):
+    "The search index points at real anchors, the box finds an API name, names link to their API blocks"
+    js = (site/'search.js').read_text(encoding='utf-8')
+    entries = json.loads(js[js.index('=')+1:].strip().rstrip(';'))
+    bad = [e['h'] for e in entries if link_problem(e['h'], site/'search.js', site, set())]
+    assert not bad, f'search entries pointing nowhere: {bad[:10]}'
+    api = {e['t'] for e in entries if e['k'] == 'api'}
+    assert {'bissl_learner', 'BilevelCallback', 'BilevelLearner.fit_bilevel', 'Learner.checkpoint_state'} <= api
+    hits = _search(site, 'fit_bilevel', 'tutorials/simclr.html')
+    assert hits and hits[0][0].startswith('BilevelLearner.fit_bilevel') and hits[0][1].endswith('#BilevelLearner.fit_bilevel'), hits
+    learner = (site/'04_learner.html').read_text(encoding='utf-8')
+    assert '<a class="doclink" href="#BilevelCallback"><code>BilevelCallback</code></a>' in learner
+    assert 'not executed for the docs' not in (site/'index.html').read_text(encoding='utf-8'), 'the home page needs no banner'
+    nav = learner[learner.index('<h4>Tutorials</h4>'):learner.index('<h4>Results</h4>')]
+    order = [re.search(r'\*Tutorial (\d+) of', (ROOT/'nbs'/'tutorials'/f'{n}.ipynb').read_text())[1]
+             for n in re.findall(r'href="tutorials/(\w+)\.html"', nav)]
+    assert order == sorted(order, key=int), f'tutorials out of reading order: {order}'

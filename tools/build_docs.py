@@ -3,9 +3,12 @@ Every notebook under nbs/ becomes one HTML page through nbconvert's JupyterLab t
 (require.js, MathJax, mermaid), with a sidebar of all pages: Home (index), Lessons, Tutorials, Results and the module
 Reference. nbdev's directives are honoured (`#| hide` cells are left out, directive lines are not shown), LaTeX is
 rendered to MathML by latex2mathml (Chromium draws MathML itself), and links to `.ipynb` go to the `.html` pages.
+Each exported public name (functions, classes and `@patch`ed methods) gets nbdev's `show_doc` block under its cell;
+a backticked name in the prose links to that block (as nbdev's doclinks do), and a search box in the sidebar finds pages,
+headings and API names (the index is a script, `search.js`, so it works from `file://` too).
 Why this stack: nbconvert is what renders notebooks everywhere else (GitHub, Jupyter), so a page shows exactly the
 saved outputs, and a build is a pure function of the notebooks: no Quarto, no extra Markdown dialect, no network."""
-import argparse, ast, importlib, re, shutil, sys, time, warnings
+import argparse, ast, importlib, json, re, shutil, sys, time, warnings
 from html import escape
 from pathlib import Path
 
@@ -35,7 +38,19 @@ def pages(nbs_dir):
         rel = f.relative_to(Path(nbs_dir).resolve())
         nb = nbformat.read(f, as_version=4)
         res.append((rel, rel.with_suffix('.html'), title(nb, rel), section(rel), nb))
-    return sorted(res, key=lambda p: (SECTIONS.index(p[3]), str(p[0])))
+    return sorted(res, key=lambda p: (SECTIONS.index(p[3]), _number(p[4]), str(p[0])))
+
+def _number(nb):
+    "A tutorial's place in the reading order (its `*Tutorial N of M*` line), else 0"
+    for c in nb['cells']:
+        if c['cell_type'] == 'markdown' and (m := re.search(r'\*Tutorial (\d+) of \d+', src(c))): return int(m[1])
+    return 0
+
+def front_matter(nb):
+    "The `key: value` lines of the notebook's front matter (a raw cell between `---` lines)"
+    first = next((c for c in nb['cells'] if c['cell_type'] in ('markdown', 'raw')), None)
+    m = first is not None and re.match(r'\s*---\n(.*?)\n---', src(first), re.S)
+    return dict(re.findall(r'^(\w+):\s*(.*?)\s*$', m[1], re.M)) if m else {}
 
 def _math(md, store):
     "Replace `$..$` and `$$..$$` outside code in `md` by placeholders for MathML kept in `store`"
@@ -50,12 +65,21 @@ def _math(md, store):
     return ''.join(p if i % 2 else re.sub(r'\$\$(.+?)\$\$|(?<![\\$])\$([^$\n]+?)\$', sub, p, flags=re.S) for i,p in enumerate(parts))
 
 def _public(code):
-    "Names of the public functions and classes that `code` defines at top level (not `@patch`ed methods)"
+    "Names of the public functions, classes and `@patch`ed methods (as `Class.name`) that `code` defines at top level"
     try: tree = ast.parse(code)
     except SyntaxError: return []
-    def patched(n): return any(re.match(r'patch(_to)?\b', ast.unparse(d)) for d in n.decorator_list)
-    return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-            and not n.name.startswith('_') and not patched(n)]
+    def owner(n):
+        "The class a `@patch`ed function is added to, '' for a plain function, None for one we can't tell"
+        if not any(re.match(r'patch\b', ast.unparse(d)) for d in n.decorator_list): return ''
+        a = n.args.args[0].annotation if n.args.args else None
+        return ast.unparse(a) if isinstance(a, (ast.Name, ast.Attribute)) else None
+    res = []
+    for n in tree.body:
+        if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) or n.name.startswith('_'): continue
+        if re.fullmatch(r'(before|after)_\w+', n.name): continue  # a callback's events: its notebook's prose says what they do
+        o = '' if isinstance(n, ast.ClassDef) else owner(n)
+        if o is not None: res.append(f'{o}.{n.name}' if o else n.name)
+    return res
 
 def api_docs(mod, names):
     "nbdev's `show_doc` markdown for `names` in module `mod`, as nbdev's docs insert it after each exported cell"
@@ -65,7 +89,9 @@ def api_docs(mod, names):
         m = importlib.import_module(mod)
     out = []
     for n in names:
-        if (o := getattr(m, n, None)) is None: continue
+        o = m
+        for part in n.split('.'): o = getattr(o, part, None)
+        if o is None: continue
         md = show_doc(o, title_level=3)._repr_markdown_()
         out.append(re.sub(r'\A\s*---\s*\n+\[source\]\([^)]*\)\{[^}]*\}\s*\n', '', md))
     return '\n\n'.join(out)
@@ -95,7 +121,10 @@ def prepare(nb, store, lib='bissl_fast'):
 
 def nav(ps, here):
     "The sidebar's HTML for the page at `here`"
-    out, cur = ['<nav class="sidebar"><a class="brand" href="{}">bissl_fast</a>'.format(_rel(Path('index.html'), here))], None
+    up = '../' * (len(here.parts) - 1)
+    out, cur = [f'<nav class="sidebar"><a class="brand" href="{up}index.html">bissl_fast</a>',
+                f'<input id="search" type="search" placeholder="Search pages and API" data-root="{up}" autocomplete="off">',
+                '<ul id="search-results"></ul>'], None
     for rel, html, t, sec, _ in ps:
         if sec != cur:
             if cur: out.append('</ul>')
@@ -113,6 +142,42 @@ def _links(html):
     "Point relative `.ipynb` links at the `.html` pages"
     return re.sub(r'href="(?![a-z]+:|#)([^"#]*?)\.ipynb(#[^"]*)?"', lambda m: f'href="{m[1]}.html{m[2] or ""}"', html)
 
+def _api_heading(body, name):
+    "Is `<h3 id=name>` on the page `body` the heading of an API block (a `show_doc` cell)?"
+    i = body.find(f'<h3 id="{name}"')
+    return i >= 0 and body.startswith('id="cell-id=api-', body.rfind('id="cell-id=', 0, i))
+
+def learner_aliases(api):
+    "`fit_bilevel` for `BilevelLearner.fit_bilevel`: the learners' own methods by their short names, where unambiguous"
+    from fastai.learner import Learner
+    res = {}
+    for a in api:
+        cls, _, m = a.rpartition('.')
+        fastais = getattr(getattr(Learner, m, None), '__module__', 'bissl_fast').startswith('fastai')
+        if cls.endswith('Learner') and m not in api and not fastais: res.setdefault(m, []).append(api[a])
+    return {m: v[0] for m, v in res.items() if len(v) == 1}
+
+def doclinks(body, api, here):
+    "Link each backticked `name` (or `name()`) outside links and headings to its API block, as nbdev's doclinks do"
+    def link(m):
+        if m[2] not in api: return m[0]
+        html, anchor = api[m[2]]
+        href = (_rel(html, here) if html != here else '') + '#' + anchor
+        return f'<a class="doclink" href="{href}">{m[1]}</a>'
+    parts = re.split(r'(<a\b.*?</a>|<h[1-6]\b.*?</h[1-6]>|<pre\b.*?</pre>)', body, flags=re.S)
+    sub = lambda p: re.sub(r'(<code>([A-Za-z_][\w.]*?)(?:\(\))?</code>)', link, p)
+    return ''.join(p if i % 2 else sub(p) for i, p in enumerate(parts))
+
+def search_entries(body, html, page_title):
+    "The search index's entries of one page: the page, its headings and its API names"
+    res = [dict(t=page_title, p=page_title, h=html.as_posix(), k='page')]
+    for tag, anchor, text in re.findall(r'<(h[1-3]) id="([^"]+)"[^>]*>(.*?)</\1>', body, re.S):
+        text = re.sub(r'<[^>]+>', '', text).replace('¶', '').strip()
+        if text and text != page_title:
+            k = 'api' if tag == 'h3' and re.fullmatch(r'[\w.]+', anchor) and _api_heading(body, anchor) else 'section'
+            res.append(dict(t=text, p=page_title, h=f'{html.as_posix()}#{anchor}', k=k))
+    return res
+
 def lab_css():
     "nbconvert's JupyterLab styles (light theme), shared by all pages instead of inlined in each"
     from jupyter_core.paths import jupyter_path
@@ -126,16 +191,27 @@ def build(nbs_dir=ROOT/'nbs', dest=ROOT/'_docs'):
     dest.mkdir(parents=True, exist_ok=True)
     ps = pages(nbs_dir)
     ex = HTMLExporter(extra_template_basedirs=[str(ROOT/'tools')], template_name='docs_template', exclude_anchor_links=False)
+    bodies = {}
     for rel, html, t, sec, nb in ps:
         store = []
-        skip = skip_exec(nb)
+        skip, fm = skip_exec(nb), front_matter(nb)
         prepare(nb, store)
-        res = dict(nav=nav(ps, html), css=_rel(Path('site.css'), html), lab_css=_rel(Path('lab.css'), html), metadata=dict(name=f'{t} · bissl_fast'), section=sec,
-                   executed='false' if skip else 'true', skip_note=skip)
+        res = dict(nav=nav(ps, html), css=_rel(Path('site.css'), html), lab_css=_rel(Path('lab.css'), html),
+                   metadata=dict(name=f'{t} · bissl_fast'), section=sec, executed='false' if skip else 'true',
+                   skip_note=skip and sec != 'Home', skip_why=fm.get('skip_why', ''),
+                   search=_rel(Path('search.js'), html), search_box=_rel(Path('search_box.js'), html))
         body, _ = ex.from_notebook_node(nb, resources=res)
-        body = re.sub(r'BISSLMATH(\d+)X', lambda m: store[int(m[1])], _links(body))
+        bodies[html] = re.sub(r'BISSLMATH(\d+)X', lambda m: store[int(m[1])], _links(body))
+    api = {a: (html, a) for html, b in bodies.items() for a in re.findall(r'<h3 id="([\w.]+)"', b) if _api_heading(b, a)}
+    api |= learner_aliases(api)
+    entries = []
+    for html, body in bodies.items():
+        body = doclinks(body, api, html)
+        entries += search_entries(body, html, next(p[2] for p in ps if p[1] == html))
         (dest/html).parent.mkdir(parents=True, exist_ok=True)
         (dest/html).write_text(body, encoding='utf-8')
+    (dest/'search.js').write_text('window.BISSL_SEARCH = ' + json.dumps(entries, ensure_ascii=False) + ';\n', encoding='utf-8')
+    shutil.copy(ROOT/'tools'/'docs_template'/'search_box.js', dest/'search_box.js')
     shutil.copy(ROOT/'tools'/'docs_template'/'site.css', dest/'site.css')
     (dest/'lab.css').write_text(lab_css(), encoding='utf-8')
     for f in nbs_dir.rglob('*'):

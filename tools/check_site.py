@@ -1,8 +1,9 @@
 """Load every page of the docs site in headless Chromium and list what is wrong: `python tools/check_site.py [_docs]`.
 Problems: a missing image or file, a broken internal link (file or `#anchor`), a JavaScript error (console errors and
-uncaught exceptions), a resource fetched from the network, and a notebook page whose code cells show no outputs.
+uncaught exceptions), a resource fetched from the network, a notebook page whose code cells show no outputs, and a page
+cut short (without the template's end marker).
 Uses Debian's `chromium` and `chromium-driver` through selenium; nothing is downloaded."""
-import re, shutil, sys
+import re, shutil, sys, time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -29,6 +30,7 @@ PAGE_JS = """return {
   executed: (document.querySelector('meta[name="bissl-page"]') || {dataset: {}}).dataset.executed,
   code: document.querySelectorAll('.jp-CodeCell').length,
   outputs: document.querySelectorAll('.jp-CodeCell .jp-OutputArea-output').length,
+  end: !!document.getElementById('bissl-end'),
   errors: window.__errors || []}"""
 
 # Collects errors thrown before the checker asks: added to every page through the DevTools protocol.
@@ -56,7 +58,10 @@ def check_page(drv, page, root):
     "The problems of the HTML file `page` of the site in `root`, loaded in `drv`"
     drv.get_log('browser')
     drv.get(page.resolve().as_uri())
+    t0 = time.monotonic()  # the whole page, under load too
+    while drv.execute_script('return document.readyState') != 'complete' and time.monotonic()-t0 < 30: time.sleep(0.1)
     r, res = drv.execute_script(PAGE_JS), []
+    if not r['end']: res.append("page cut short: no end marker (<div id='bissl-end'>, the template's last element)")
     res += [f'missing image: {s}' for s in r['images']]
     res += [f'network resource: {u}' for u in r['external']]
     ids = _ids(page)
