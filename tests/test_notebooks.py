@@ -2,14 +2,14 @@
 The development set runs them with nbdev 2's `test_nb`. nbdev 2 needs fastcore < 2, so on the latest compatible set
 (fastcore 2, nbdev 3, which reads pyproject.toml) `_run_nb` does the same with execnb: cells flagged with settings.ini's `tst_flags` or
 `#| eval: false` are skipped, as are notebooks whose front matter says `skip_exec: true`."""
-import os, re, sys, time
+import os, sys, time
 from configparser import ConfigParser
 from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tools'))
-from run_nbs import directives as _directives  # the cell directives, read as the docs executor reads them
+from run_nbs import skip_exec, directives as _directives  # front matter and cell directives, read as the docs executor reads them
 
 NBS = sorted(p for p in (ROOT/'nbs').rglob('*.ipynb') if '.ipynb_checkpoints' not in p.parts)
 
@@ -19,8 +19,7 @@ def _run_nb(fn, skip_flags, basepath):
     except ImportError: from fastcore.nbio import read_nb  # execnb 0.3 moved it to fastcore
     from execnb.shell import CaptureShell
     nb = read_nb(fn)
-    first = next((c for c in nb.cells if c.cell_type in ('markdown', 'raw')), None)
-    if first is not None and re.search(r'^skip_exec:\s*true\s*$', first.source, re.M): return True, 0
+    if skip_exec(nb): return True, 0
     def _no_eval(cell):
         if cell.cell_type != 'code' or 'nbdev_export'+'(' in cell.source: return True
         d = _directives(cell.source)

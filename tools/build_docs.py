@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tools'))
-from run_nbs import notebooks, src, skip_exec, directives
+from run_nbs import notebooks, src, skip_exec, directives, front_matter
 
 SECTIONS = ('Home', 'Lessons', 'Tutorials', 'Results', 'Reference')
 ASSETS = ('.png', '.jpg', '.jpeg', '.gif', '.svg', '.webp')
@@ -45,12 +45,6 @@ def _number(nb):
     for c in nb['cells']:
         if c['cell_type'] == 'markdown' and (m := re.search(r'\*Tutorial (\d+) of \d+', src(c))): return int(m[1])
     return 0
-
-def front_matter(nb):
-    "The `key: value` lines of the notebook's front matter (a raw cell between `---` lines)"
-    first = next((c for c in nb['cells'] if c['cell_type'] in ('markdown', 'raw')), None)
-    m = first is not None and re.match(r'\s*---\n(.*?)\n---', src(first), re.S)
-    return dict(re.findall(r'^(\w+):\s*(.*?)\s*$', m[1], re.M)) if m else {}
 
 def _math(md, store):
     "Replace `$..$` and `$$..$$` outside code in `md` by placeholders for MathML kept in `store`"

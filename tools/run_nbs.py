@@ -40,10 +40,15 @@ def code_hash(nb):
     codes = [src(c) for c in nb['cells'] if c['cell_type'] == 'code']
     return hashlib.sha256(json.dumps(codes).encode()).hexdigest()
 
+def front_matter(nb):
+    "The `key: value` lines of the notebook's front matter: its first raw or markdown cell, between `---` lines"
+    first = next((c for c in nb['cells'] if c['cell_type'] in ('markdown', 'raw')), None)
+    m = first is not None and re.match(r'\s*---\n(.*?)\n---', src(first), re.S)
+    return dict(re.findall(r'^(\w+):\s*(.*?)\s*$', m[1], re.M)) if m else {}
+
 def skip_exec(nb):
     "Does the notebook's front matter say `skip_exec: true`?"
-    first = next((c for c in nb['cells'] if c['cell_type'] in ('markdown', 'raw')), None)
-    return first is not None and bool(re.search(r'^skip_exec:\s*true\s*$', src(first), re.M))
+    return front_matter(nb).get('skip_exec') == 'true'
 
 def directives(s):
     "The `#| name args` lines opening a cell, as {name: args}"
