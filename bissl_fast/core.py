@@ -63,14 +63,14 @@ def check_writable(folder, what='run folder'):
 # %% ../nbs/00_core.ipynb #c218ea53
 def _alive(pid):
     "Whether process `pid` runs on this machine"
-    if os.name == 'nt': return True  # `os.kill(pid, 0)` would end it there: keep the file
+    if os.name == 'nt': return True  # there `os.kill(pid, 0)` sends a Ctrl-C: keep the file
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
     except PermissionError: pass
     return True
 
 def stale_temps(file):
-    "The temporary files `atomic_write`s of `file` left behind when their process was killed (`SIGKILL`, power loss)"
+    "The temporary files that `atomic_write`s of `file` left behind when their process was killed (`SIGKILL`, OOM)"
     file = Path(file)
     pids = {t: t.name[len(file.name)+2:].split('.')[0] for t in file.parent.glob(f'.{glob.escape(file.name)}.*.tmp')}
     return [t for t,pid in pids.items() if pid.isdigit() and not _alive(int(pid))]
