@@ -4,7 +4,8 @@
   python bench/pretexts.py lower_opt  # BiSSL's lower optimizer: Adam vs LARS (fastai's Larc), after a SimCLR stage 1
 
 Stage 1: `--epochs` one-cycle epochs at lr 3e-3 (Adam), 128 images per view. BiSSL: the `bissl_learner` defaults
-(N_L=20 lower steps, N_U=8 upper steps, 5 CG iterations), 10 labeled images per class. Seconds per alternation are
+(N_L=20 lower steps, N_U=8 upper steps, Lanczos with 15 HVPs per stage), 10 labeled images per class: 100 images
+in batches of 32, so 3 upper steps per alternation. Seconds per alternation are
 given as CPU time of this one-thread process (robust to other jobs on a shared machine) and as wall time."""
 import argparse, time, warnings
 from functools import partial

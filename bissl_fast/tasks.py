@@ -193,7 +193,7 @@ task_defaults = dict(
     regression=dict(upper=regression_head, metrics=lambda dls: rmse),
     segmentation=dict(upper=unet_model, metrics=_seg_metric),
     detection=dict(upper=faster_rcnn_model, metrics=lambda dls: MeanAP50(), loss_func=detection_loss,
-                   cbs=TargetsAsInput))
+                   cbs=TargetsAsInput, n_out=lambda dls: len(dls.vocab)))  # `#na#`, the background, is class 0
 
 def task_setup(dls, upper=None, loss_func=None, n_out=None, metrics=None, cbs=None):
     "The task of `dls`, its `upper` builder, `loss_func`, `n_out`, `metrics` and callbacks (task defaults unless given)"
@@ -209,7 +209,7 @@ def task_setup(dls, upper=None, loss_func=None, n_out=None, metrics=None, cbs=No
     loss_func = ifnone(loss_func, d.get('loss_func'))
     if loss_func is None: loss_func = getattr(dls.train_ds, 'loss_func', None)
     if loss_func is None: raise ValueError(f'no loss for the {task} targets of `dls`: pass `loss_func`')
-    n_out = ifnone(n_out, get_c(dls))
+    n_out = ifnone(n_out, d['n_out'](dls) if 'n_out' in d else get_c(dls))
     if not n_out: raise ValueError('`n_out` not given and not inferable from `dls.c`: pass `n_out`')
     metrics = metrics if metrics is not None else d['metrics'](dls)
     return SimpleNamespace(task=task, upper=ifnone(upper, d.get('upper')), loss_func=loss_func, n_out=n_out,
