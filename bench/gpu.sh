@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every CUDA path of bissl_fast in one command, for a GPU lent for a few minutes: the GPU tests and the benchmarks.
 #
-#   bash bench/gpu.sh [--data DIR] OUT_DIR           # on a CUDA machine: at most TOTAL_S seconds (8.5 minutes)
+#   bash bench/gpu.sh [--data DIR] OUT_DIR           # on a CUDA machine: at most TOTAL_S seconds (560 s, 9.3 minutes)
 #   bash bench/gpu.sh --smoke OUT_DIR                # the same script on the CPU at tiny sizes (tests/test_gpu_script.py)
 #
 # Nothing is installed: the repository goes on PYTHONPATH, the Python is $PYTHON (default python3) and must already import

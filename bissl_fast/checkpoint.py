@@ -95,10 +95,11 @@ class _Resumed(GetAttr):
 
 # %% ../nbs/03a_checkpoint.ipynb #9e82d2c1
 class Checkpoint(Callback):
-    "Keep a resumable checkpoint `fname`: each epoch's end, every `every` safe points or `minutes`, and on a signal"
+    "A resumable checkpoint `fname` of a run with `settings`: at epoch ends, every `every` safe points or `minutes`, on signals"
     order,run_valid = 90,False
-    def __init__(self, fname='checkpoint', every=None, minutes=10., signals=(signal.SIGTERM, signal.SIGINT)):
-        if every is not None: check_count(every, 'every')
+    def __init__(self, fname='checkpoint', every=None, minutes=10., signals=(signal.SIGTERM, signal.SIGINT),
+                 settings=None):
+        if every is not None: check_count(every, 'every')  # another run's checkpoint is not resumed
         store_attr(); self.pos,self.rng,self.cbs_state,self.signum,self.shift = None,None,None,None,None
 
     @property
@@ -114,14 +115,23 @@ class Checkpoint(Callback):
 
     def resume(self, learn):
         "Load the checkpoint into `learn` if there is one; returns the epoch to pass as `fit`'s `start_epoch`"
+        if (s := self._state(learn)) is None: return 0
         f = self.file(learn)
-        if not f.exists(): return 0
-        s = torch.load(f, map_location=learn.dls.device, weights_only=False)
         if 'version' not in s: s['learner'] = dict(s['learner'], cbs=s.get('cbs', {}))  # layout 1 kept them beside
         learn.load_checkpoint_state(s['learner'])
         self.pos,self.rng,self.cbs_state = s['pos'],mine(s['learner']['rng']),upgrade_checkpoint(s['learner'])['cbs']
         if is_main(): print(f"resuming from {f}: epoch {self.pos['epoch']}, batch {self.pos['batch']}")
         return self.pos['epoch']
+
+    def resumable(self, learn): return self._state(learn) is not None
+
+    def _state(self, learn):
+        "The saved state, if there is a checkpoint of this run"
+        f = self.file(learn)
+        if not f.exists(): return None
+        s = torch.load(f, map_location=learn.dls.device, weights_only=False)
+        if s.get('settings') == self.settings: return s
+        if is_main(): print(f'{f}: a checkpoint of other settings: not resumed (this run overwrites it)')
 
 # %% ../nbs/03a_checkpoint.ipynb #4fcceb68
 @patch
@@ -177,7 +187,8 @@ def after_epoch(self:Checkpoint):
 @patch
 def _save(self:Checkpoint, epoch, batch):
     pos = dict(epoch=epoch, batch=batch, train_rng=self.epoch_rng if batch else self.dls.train.rng.getstate())
-    state = dict(version=ckpt_version, learner=self.learn.checkpoint_state(), pos=pos)  # a collective under DDP
+    state = dict(version=ckpt_version, learner=self.learn.checkpoint_state(), pos=pos,  # DDP: a collective
+                 settings=self.settings)
     if is_main(): atomic_save(state, self.file())
     self.t_last = time.monotonic()
 

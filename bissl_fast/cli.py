@@ -180,7 +180,7 @@ def cli_pretrain(
     epochs:Param('pretext epochs', int)=default_of(pretrain, 'epochs'),
     lr:Param('peak learning rate (Adam, one cycle)', float)=default_of(pretrain, 'lr'),
     **kwargs):
-    "Stage 1: pretext pretraining (SimCLR or BYOL) on the unlabeled images -> pretext.pth, pretext_model.pth, pretext_log.csv"
+    "Stage 1: pretext pretraining (`--pretext`) on the unlabeled images -> pretext.pth, pretext_model.pth, pretext_log.csv"
     dls_fn,data,arch,pretext,out,ckw = _setup(kwargs)
     r = pretrain(dls_fn, arch, pretext, epochs, lr, out=out, tag=data, **ckw)
     if is_main(): print(f'pretext stage: {r["time_s"]:.0f}s, k-NN accuracy {r["knn"]:.4f}; backbone in {out/"pretext.pth"}')

@@ -13,15 +13,15 @@ from .pretext import pretext_learner, tiny_cnn, create_encoder, knn_accuracy, im
 from .learner import bissl_learner, classifier_learner, BilevelCallback, bissl_settings
 from .checkpoint import Checkpoint
 from .tasks import target_task, task_learner
-from .distributed import init_distributed, is_main, is_distributed, rank, barrier
+from .distributed import init_distributed, is_main, is_distributed, rank, barrier, world_size
 
 # %% auto #0
 __all__ = ['archs', 'study_bissl', 'is_classification', 'task_knn', 'save_json', 'load_json', 'cached', 'seeded', 'get_arch',
            'csv_logger', 'run_stage', 'pretrain', 'bilevel', 'ValidHistory', 'load_encoder', 'FrozenBackbone',
            'ValidLast', 'finetune', 'random_init', 'stratified_split', 'labeled_split', 'tuning_dls', 'draw_settings',
-           'tune_finetune', 'pipeline', 'ft_file', 'backbone_file', 'study_pipelines', 'load_pipelines', 't_interval',
-           'results_table', 'markdown_table', 'plot_history', 'compare', 'repeat_dir', 'run_repeats', 'repeats_table',
-           'compare_repeats']
+           'lower_is_better', 'tune_finetune', 'pipeline', 'ft_file', 'backbone_file', 'study_pipelines',
+           'load_pipelines', 't_interval', 'results_table', 'markdown_table', 'plot_history', 'compare', 'repeat_dir',
+           'run_repeats', 'repeats_table', 'compare_repeats']
 
 # %% ../nbs/05_compare.ipynb #56b34263
 def is_classification(dls):
@@ -111,7 +111,8 @@ def run_stage(file, cfg, dls, seed, build, fit=None, done=None, ckpt_every=None,
     dls = seeded(dls, seed)
     learn,ck,t0 = build(dls),None,time.perf_counter()
     if fit is not None:
-        if file is not None: ck = Checkpoint(f'{file.stem}_ckpt', every=ckpt_every, minutes=ckpt_minutes)
+        if file is not None:  # a checkpoint of other settings is not resumed
+            ck = Checkpoint(f'{file.stem}_ckpt', every=ckpt_every, minutes=ckpt_minutes, settings=_jsonable(cfg))
         with learn.distrib_ctx(): fit(learn, ck)  # DDP when launched on several processes, else nothing
     res = dict(cfg=cfg, **done(learn, dls, time.perf_counter()-t0))
     if file is not None: save_json(res, file)
@@ -201,9 +202,10 @@ class ValidLast(Callback):
 # %% ../nbs/05_compare.ipynb #6f8eecfb
 def _fine_tune(learn, epochs, lr, freeze_epochs, lr_mult, ck=None, vl=None):
     "fastai's `fine_tune` (head alone, then all with discriminative lrs), each phase resumable from checkpoint `ck`"
-    cks = [None if ck is None else Checkpoint(f'{ck.fname}_{i}', every=ck.every, minutes=ck.minutes) for i in (0, 1)]
+    cks = [None if ck is None else Checkpoint(f'{ck.fname}_{i}', ck.every, ck.minutes, settings=ck.settings)
+           for i in (0, 1)]
     def fit(i, *args, **kwargs): learn.fit_one_cycle(*args, start_epoch=_resume(cks[i], learn), cbs=L(cks[i]), **kwargs)
-    if cks[1] is None or not cks[1].file(learn).exists():  # phase 2 not started yet
+    if cks[1] is None or not cks[1].resumable(learn):  # phase 2 not started yet
         learn.freeze()
         fit(0, freeze_epochs, slice(lr), pct_start=0.99)
     learn.unfreeze()
@@ -267,16 +269,25 @@ def stratified_split(labels, valid_pct=0.3, seed=0):
         va.append(where[:k]); tr.append(where[k:])
     return torch.cat(tr).sort().values,torch.cat(va).sort().values
 
+def _tuning_split(ds, valid_pct, seed):
+    "`(train, valid)` indices of `ds`: stratified by class for single-label targets, else (multi-label, regression) at random"
+    y = ds.tls[-1][0]
+    if isinstance(y, TensorCategory) and y.ndim == 0:  # the labels alone: no image is decoded
+        return stratified_split(torch.tensor([int(ds.tls[-1][i]) for i in range(len(ds))]), valid_pct, seed)
+    if not 0 < valid_pct < 1: raise ValueError(f'valid_pct must be in (0, 1), got {valid_pct}')
+    perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))
+    k = min(max(1, round(valid_pct*len(ds))), len(ds)-1)
+    return perm[k:].sort().values,perm[:k].sort().values
+
 def _subset(ds, idxs, split_idx):
     "The items `idxs` of fastai `Datasets` `ds`, with the item transforms of split `split_idx` (0 train, 1 valid)"
     idxs = idxs.tolist()
     return Datasets(tls=[tl._new(tl._get(idxs), split_idx=split_idx) for tl in ds.tls], n_inp=ds.n_inp)
 
 def labeled_split(dls, valid_pct=0.3, seed=0):
-    "Loaders of `dls`'s labeled *training* images only: train on a stratified `1-valid_pct`, validate on the rest"
+    "Loaders of `dls`'s labeled *training* images only: train on `1-valid_pct` (stratified by class), validate on the rest"
     ds = dls.train.dataset
-    ys = torch.tensor([int(ds.tls[-1][i]) for i in range(len(ds))])  # the labels alone: no image is decoded
-    tr,va = stratified_split(ys, valid_pct, seed)
+    tr,va = _tuning_split(ds, valid_pct, seed)
     bs = min(dls.train.bs, len(tr))
     res = DataLoaders(dls.train.new(_subset(ds, tr, 0), bs=bs), dls.valid.new(_subset(ds, va, 1)), path=dls.path,
                       device=dls.device)
@@ -297,10 +308,14 @@ def draw_settings(n, default=None, seed=0, lr=(0.01, 1.), wd=(1e-5, 1e-2), freez
     while len(res) < n: res.append(dict(lr=logu(*lr), freeze_epochs=int(rng.choice(freeze_epochs)), wd=logu(*wd)))
     return res
 
+def lower_is_better(metric):
+    "Is a smaller value of the metric named `metric` better (a loss, an error), as fastai's `TrackerCallback` decides?"
+    return bool(re.search(r'loss|error|rmse|mse|mae', metric or ''))
+
 def _score(r):
-    "A tuning run's rank: held-out accuracy, then the lower held-out loss (a diverged run's NaN loss counts as worst)"
-    loss = r.get('loss', math.inf)
-    return (r['acc'], -(loss if loss is not None and math.isfinite(loss) else math.inf))
+    "A tuning run's rank: its held-out metric (accuracy, or minus an error), then the lower held-out loss (NaN: worst)"
+    loss,sign = r.get('loss', math.inf),(-1 if lower_is_better(r.get('metric')) else 1)
+    return (sign*r['acc'], -(loss if loss is not None and math.isfinite(loss) else math.inf))
 
 def tune_finetune(split_dls, backbone, settings, arch=None, seed=0, out=None, name=None, **kwargs):
     "Fine-tune `backbone` on the tuning loaders `split_dls` (or `split_dls()`) with each of `settings`; the best one"
@@ -399,7 +414,7 @@ def _run_cols(kind, runs):
     col,a,c = dict(full='acc').get(kind, kind),np.array([o['acc'] for o in runs]),runs[0]['cfg']
     res = {f'{col}_mean': a.mean(), f'{col}_std': a.std(ddof=1) if len(a) > 1 else 0.}
     if kind == 'full': res['accs'] = ' '.join(f'{o:.4f}' for o in a)
-    if kind == 'short': res['short_epochs'] = c['epochs'] + c['freeze_epochs']
+    if kind == 'short': res['short_epochs'] = c['epochs'] + c['freeze_epochs']*(c['method'] == 'fine_tune')
     if kind == 'probe': res.update(probe_epochs=c['epochs'], probe_lr=c['lr'], probe_wd=_wd(c))
     return col,a,res
 
@@ -449,7 +464,7 @@ _units = dict(  # (unit, the units, what their intervals include)
           'leave out the variation between whole runs (on another machine, other rounding gives another run); '
           '`compare_repeats` (`--repeats`) measures it.'),
     repeat=('repeat', 'whole-pipeline repeats',
-            'Each repeat reran stage 1, the compute-matched stage 1, BiSSL, the tuning split and the fine-tuning with '
+            'Each repeat reran every stage (stage 1, BiSSL, the controls\' own), the tuning split and the fine-tuning with '
             'its own seed, so the intervals include every source of randomness of the study.'))
 
 def _settings(r, epochs):
@@ -545,13 +560,14 @@ def _probe_settings(settings):
         if p not in res: res.append(p)
     return res
 
-def _tune_all(split_dls, backbones, settings, out, probe_epochs, **kwargs):
+def _tune_all(split_dls, backbones, settings, out, probe_epochs, tag=None, **kwargs):
     "Each pipeline's fine-tuning (and probe) settings, chosen on the tuning loaders `split_dls` (or `split_dls()`)"
     res = {}
-    for pipe,src in backbones.items():
-        ft = tune_finetune(split_dls, src, settings, out=out, name=f'tune/{pipe}', **kwargs)
-        pkw = {**kwargs, 'epochs': probe_epochs, 'method': 'probe', 'freeze_epochs': 0}
-        pr = None if not probe_epochs else tune_finetune(split_dls, src, _probe_settings(settings), out=out,
+    for pipe,(file,src) in backbones.items():  # `src`, the backbone's stage settings, go in the runs' `tag`
+        kw = dict(kwargs, tag=dict(tag or {}, src=src))
+        ft = tune_finetune(split_dls, file, settings, out=out, name=f'tune/{pipe}', **kw)
+        pkw = {**kw, 'epochs': probe_epochs, 'method': 'probe', 'freeze_epochs': 0}
+        pr = None if not probe_epochs else tune_finetune(split_dls, file, _probe_settings(settings), out=out,
                                                          name=f'tune/{pipe}_probe', **pkw)
         res[pipe] = dict(finetune=ft, probe=pr)
         save_json(res[pipe], out/'tune'/f'{pipe}.json')
@@ -561,7 +577,7 @@ def _choose(dls, recs, tune, given, out, pct, seed, probe_epochs, data, **kwargs
     "Phase 2: each pipeline's `(fine-tuning, probe)` settings, `given` or chosen among `tune`'s, and how, in words"
     if not tune: return 'the same for every pipeline, not tuned',{r['key']: (given, dict(lr=given['lr'])) for r in recs}
     cands = [dict(s) for s in tune] if is_listy(tune) else draw_settings(tune, given, seed)
-    own = {r['key']: backbone_file(out, r) for r in recs if r['tune'] == r['key']}  # those not borrowing another's
+    own = {r['key']: (backbone_file(out, r), r['src']) for r in recs if r['tune'] == r['key']}  # not borrowing another's
     tuned = _tune_all(labeled_split(dls, pct, seed), own, cands, out, probe_epochs, seed=seed,
                       tag=dict(data=data, pct=pct), **kwargs)
     how = (f'chosen per pipeline among {len(cands)} candidates on a stratified {pct:.0%} of the labeled training '
@@ -606,13 +622,13 @@ def compare(dls_fn, arch, pretext='simclr', out='runs/compare', seeds=(0,1,2,3,4
     stages = {'pretext.json': pre}
     if scratch: stages['scratch.json'] = random_init(dls_fn, arch, seed=stage_seed, out=out, tag=data)
     if matched:
-        n = pretext_epochs + math.ceil(alternations*lower/len(seeded(dls_fn, 0).pretext))
+        n = pretext_epochs + math.ceil(alternations*lower*world_size()/len(seeded(dls_fn, 0).pretext))  # per-rank steps
         stages['matched/pretext.json'] = pretrain(dls_fn, arch, pretext, n, pretext_lr, out=out/'matched', tag=data,
                                                   **skw, **pkw)
     stages['bissl.json'] = bilevel(dls_fn, arch, out/'pretext_model.pth', pretext, alternations=alternations, out=out,
                                    tag=dict(data=data, src=pre['cfg']), pretext_kwargs=pkw, **skw, **bkw)
     dls = dls_fn()  # phases 2 and 3 share these loaders, reseeded for every run (`seeded`): built once, not 100 times
-    extra = math.ceil(alternations*upper/len(dls.train)) if extra_control else None
+    extra = math.ceil(alternations*upper*world_size()/len(dls.train)) if extra_control else None
     runs = ['full'] + ['short']*(short > 0) + ['probe']*(probe_epochs > 0)
     recs = study_pipelines(stages, ft_epochs, extra, runs, tuned=bool(tune))
     save_json(recs, out/'pipelines.json'); barrier()

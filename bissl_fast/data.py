@@ -61,14 +61,14 @@ class RandomResizedCropFlip(KorniaOps, DisplayedTransform):
 
 # %% ../nbs/00_data.ipynb #3977a06f
 class ColorJitter(KorniaOps, DisplayedTransform):
-    "Per-item brightness, contrast, saturation and hue jitter (torchvision's formulas, in order), with probability `p`"
+    "Per-item brightness, contrast, saturation and hue jitter (torchvision's formulas, in that order) with probability `p`"
     order,split_idx = 40,None
     def __init__(self, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1, p=0.8):
         store_attr(); K = _kornia()
         self.rgb = K.ColorJitter(brightness, contrast, saturation, hue, p=p, order=(0, 1, 2, 3))
         self.mono = K.ColorJitter(brightness, contrast, p=p, order=(0, 1))  # saturation and hue need colour
     def encodes(self, x:TensorImage): return TensorImage((self.rgb if x.shape[1]==3 else self.mono)(_plain(x)))
-    joint = False  # kornia draws the order of the four operations per call: each view keeps its own
+    joint = False  # runs once per view (joining it too is a speed-up not made yet)
     def kops(self, shape): return [self.rgb if shape[1]==3 else self.mono]
 
 class RandomGrayscale(KorniaOps, DisplayedTransform):
@@ -265,6 +265,13 @@ def _unlabeled(ds, n_inp=2):
     "The images of `ds` (its first pipeline) as a dataset whose batches become `n_inp` views"
     return Datasets(tls=ds.tls[:1], n_inp=n_inp)
 
+# %% ../nbs/00_data.ipynb #148b8fbf
+def _as_valid(ds):
+    "`ds` as a validation set: a loader on it skips fastai's train-only transforms (`split_idx=0`)"
+    if isinstance(ds, Datasets): return Datasets(tls=[tl._new(tl.items, split_idx=1) for tl in ds.tls], n_inp=ds.n_inp)
+    if isinstance(ds, TfmdLists): return ds._new(ds.items, split_idx=1)
+    return ds  # no `split_idx`: a loader applies no train-only transform to it
+
 # %% ../nbs/00_data.ipynb #e1c26fc1
 class BilevelDataLoaders(DataLoaders):
     "Downstream `train`/`valid` loaders of `(x, y)`, unlabeled `pretext`/`pretext_valid` loaders of `(view1, view2)`"
@@ -301,7 +308,7 @@ class BilevelDataLoaders(DataLoaders):
 
     def labeled_dl(self, ds_idx=0):
         "The downstream train (0) or valid (1) images in order, without augmentation"
-        return unshard_dl(self.valid).new(unshard_dl(self[ds_idx]).dataset, shuffle=False, drop_last=False)
+        return unshard_dl(self.valid).new(_as_valid(unshard_dl(self[ds_idx]).dataset), shuffle=False, drop_last=False)
 
     def pretext_dls(self):
         "A plain `DataLoaders` of the pretext loaders, for stage-1 pretraining"
@@ -321,10 +328,13 @@ def from_dsets(cls:BilevelDataLoaders, pretext_ds, train_ds, valid_ds, size=None
     _check_bs(len(valid_ds), 1, 'downstream valid', '')
     _check_bs(len(pretext_ds), pretext_bs, 'pretext', 'lower `pretext_bs`')
     size = ifnone(size, _item_size(train_ds, item_tfms))
-    base = L(batch_tfms) if batch_tfms is not None else L(IntToFloatTensor(), ExpandChannels(3), ResizeBatch(size))
-    norm = Normalize.from_stats(*stats, cuda=False)
+    base = L(batch_tfms) if batch_tfms is not None else L(IntToFloatTensor(), ExpandChannels(3))
+    if batch_tfms is None and not _geometric(train_ds): base.append(ResizeBatch(size))  # masks, boxes: no image-only resize
+    own = base.filter(risinstance(Normalize))  # a DataBlock's own `Normalize` replaces `stats`, and runs once
+    norm = own[-1] if own else Normalize.from_stats(*stats, cuda=False)
+    base = base.filter(lambda t: not isinstance(t, Normalize))
     views = make_views(views, size)
-    train_tfms = L(ifnone(train_tfms, [RandomResizedCropFlip(size, min_scale=0.35, flip_p=0.)]))
+    train_tfms = L(ifnone(target_train_tfms(train_ds, train_tfms), [RandomResizedCropFlip(size, min_scale=.35, flip_p=0.)]))
     device = check_device(device)
     def dl(ds, bs, shuffle, tfms, **kw):
         return TfmdDL(ds, bs=bs, shuffle=shuffle, drop_last=shuffle, after_item=item_tfms, after_batch=base+tfms+[norm],
@@ -436,7 +446,7 @@ def _image_files(path, what):
 @delegates(BilevelDataLoaders.from_dsets, but=['item_tfms', 'batch_tfms'])
 def from_folders(cls:BilevelDataLoaders, path, pretext=None, train='train', valid='valid', valid_pct=None, seed=None,
                  size=96, pre_size=None, stats=imagenet_stats, verify=True, skip_bad=False, **kwargs):
-    "Build from ImageNet-style labeled folders under `path` and an optional unlabeled `pretext` folder"
+    "Build from ImageNet-style labeled folders under `path` and an unlabeled `pretext` folder, read at `pre_size`"
     path = Path(path)
     folders = [train] if valid_pct else [train, valid]
     files = L(f for n in folders for f in _image_files(path/n, f'labeled {n}'))
@@ -449,7 +459,7 @@ def from_folders(cls:BilevelDataLoaders, path, pretext=None, train='train', vali
     pre = Datasets(pre_files, tfms=[[PILImage.create]]) if pretext else dsets.train
     return cls.from_dsets(pre, dsets.train, dsets.valid, size=size,
                           item_tfms=[Resize(ifnone(pre_size, size)), ToTensor()],
-                          batch_tfms=[IntToFloatTensor()], stats=stats, path=path, **kwargs)
+                          batch_tfms=[IntToFloatTensor(), ResizeBatch(size)], stats=stats, path=path, **kwargs)
 
 # %% ../nbs/00_data.ipynb #31d41c18
 def _all_files(items):
@@ -471,17 +481,21 @@ def from_dblock(cls:BilevelDataLoaders, dblock, source, pretext_items=None, size
             pretext_items = _check_images(pretext_items, None, skip_bad, 'pretext_items')
     dsets = dblock.datasets(source)
     pre = Datasets(pretext_items, tfms=[dsets.tls[0].tfms.fs]) if pretext_items is not None else dsets.train
-    kwargs['train_tfms'] = target_train_tfms(dsets, kwargs.get('train_tfms'))
     return cls.from_dsets(pre, dsets.train, dsets.valid, size=size, item_tfms=dblock.item_tfms,
                           batch_tfms=dblock.batch_tfms, dl_kwargs=dblock.dls_kwargs, **kwargs)
 
 # %% ../nbs/00_data.ipynb #f417d2ae
 _GEOMETRIC = (PILMask, TensorMask, TensorBBox, TensorPoint)
 
-def target_train_tfms(dsets, train_tfms=None):
-    "The downstream train transforms for the targets of `dsets`: `train_tfms` checked, or the default for its targets"
-    ts = [type(o) for o in dsets.train[0][getattr(dsets, 'n_inp', 1):]]
-    geo = [t.__name__ for t in ts if issubclass(t, _GEOMETRIC)]
+def _geometric(ds):
+    "The names of the geometric target types (masks, boxes, points) of the labeled dataset `ds`"
+    item = ds[0]
+    ts = [type(o) for o in item[getattr(ds, 'n_inp', 1):]] if isinstance(item, tuple) else []
+    return [t.__name__ for t in ts if issubclass(t, _GEOMETRIC)]
+
+def target_train_tfms(ds, train_tfms=None):
+    "The downstream train transforms for the targets of the train dataset `ds`: `train_tfms` checked, or their default"
+    geo = _geometric(ds)
     if not geo: return train_tfms
     if train_tfms is None: return []
     img_only = [type(t).__name__ for t in L(train_tfms) if isinstance(t, (RandomResizedCropFlip, ResizeBatch))]

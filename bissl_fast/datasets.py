@@ -24,7 +24,7 @@ def balanced_subset(labels, n_per_class=None, seed=0, vocab=None):
         if n_per_class > len(where):
             name = vocab[c] if vocab is not None else c
             raise ValueError(f'n_labeled_per_class={n_per_class} but class {name!r} has only {len(where)} images; '
-                             f'use n_labeled_per_class <= {int(torch.bincount(labels).min())}')
+                             f'use n_labeled_per_class <= {int(labels.unique(return_counts=True)[1].min())}')
         idxs.append(where[torch.randperm(len(where), generator=g)[:n_per_class]])
     return torch.cat(idxs).sort().values
 

@@ -313,8 +313,14 @@ def _eval_mode(m):
 def _features(backbone, dl):
     "L2-normalized float features and labels of all batches of `dl`"
     dev = one_param(backbone).device
-    fs,ys = zip(*[(backbone(x.to(dev).as_subclass(Tensor)).float(), y.as_subclass(Tensor).to(dev)) for x,y in dl])
+    fs,ys = [],[]
+    for x,*y in dl:
+        if len(y) != 1: raise ValueError(f'k-NN accuracy needs one target per image, got {len(y)} (boxes and labels?): '
+                                         'it measures classification only. ' + _knn_other)
+        fs.append(backbone(x.to(dev).as_subclass(Tensor)).float()); ys.append(y[0].as_subclass(Tensor).to(dev))
     return F.normalize(torch.cat(fs), dim=1),torch.cat(ys)
+
+_knn_other = 'For other targets (multi-label, regression, masks, boxes) pass `metrics=[]` to `pretext_learner`.'
 
 def knn_accuracy(backbone, dls, k=20, temperature=0.07, chunk=1024):
     "Weighted k-NN accuracy of `backbone`'s features: `dls.labeled_dl(1)` queries vote among `dls.labeled_dl(0)`"
@@ -322,8 +328,7 @@ def knn_accuracy(backbone, dls, k=20, temperature=0.07, chunk=1024):
         (bank,by),(q,qy) = _features(backbone, dls.labeled_dl(0)),_features(backbone, dls.labeled_dl(1))
     if by.ndim != 1 or by.is_floating_point(): raise ValueError(
         f'k-NN accuracy needs one class index per image, got labels of shape {tuple(by.shape)} and dtype {by.dtype}: '
-        'it measures classification only. For other targets (multi-label, regression, masks, boxes) '
-        'pass `metrics=[]` to `pretext_learner`.')
+        'it measures classification only. ' + _knn_other)
     c = max(getattr(dls, 'c', 0) or 0, int(by.max())+1, int(qy.max())+1)
     correct = 0
     for qc,yc in zip(q.split(chunk), qy.split(chunk)):

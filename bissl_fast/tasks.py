@@ -175,7 +175,7 @@ def target_task(dls):
     if len(types) == 2 and issubclass(types[0], TensorBBox) and is_a(1, MultiCategorize): return 'detection'
     if len(types) == 1:
         if issubclass(types[0], (PILMask, TensorMask)): return 'segmentation'
-        if is_a(0, MultiCategorize): return 'multi_label'
+        if is_a(0, (MultiCategorize, EncodedMultiCategorize)): return 'multi_label'  # encoded: one-hot targets
         if is_a(0, Categorize): return 'classification'
         if is_a(0, RegressionSetup): return 'regression'
     raise ValueError(f"BiSSL cannot tell the downstream task from the targets of these loaders "

@@ -108,10 +108,52 @@ def test_settings_differ_when_the_data_make_them_differ(tmp_path):
     set_seed(0); enc = load_encoder(dfn(), 'tiny_cnn')
     cands = [dict(lr=1e-3), dict(lr=1.)]
     with contextlib.redirect_stdout(io.StringIO()):
-        res = _tune_all(partial(tuning_dls, dfn), dict(small=scaled(enc, 1), big=scaled(enc, 1000)), cands, tmp_path, 0,
+        res = _tune_all(partial(tuning_dls, dfn), dict(small=(scaled(enc, 1), None), big=(scaled(enc, 1000), None)), cands, tmp_path, 0,
                         epochs=10, method='probe', freeze_epochs=0, wd=0.)
     assert [res[p]['finetune']['chosen'] for p in ('small', 'big')] == [dict(lr=1.), dict(lr=1e-3)], res
     assert load_json(tmp_path/'tune'/'big.json')['finetune']['chosen'] == dict(lr=1e-3)
+
+def test_tuning_runs_know_their_backbone(tmp_path):
+    "A pipeline's tuning runs are redone when its backbone's stage changed: their settings carry that stage's"
+    dfn = partial(digits_dls, bs=10, pretext_bs=64, size=16, n_labeled_per_class=10, device='cpu')
+    set_seed(0); a = load_encoder(dfn(), 'tiny_cnn'); set_seed(1); b = load_encoder(dfn(), 'tiny_cnn')
+    kw = dict(epochs=1, method='probe', freeze_epochs=0)
+    with contextlib.redirect_stdout(io.StringIO()):
+        ra = _tune_all(partial(tuning_dls, dfn), dict(p=(a, dict(stage='a'))), [dict(lr=.1)], tmp_path, 0, **kw)
+        rb = _tune_all(partial(tuning_dls, dfn), dict(p=(b, dict(stage='b'))), [dict(lr=.1)], tmp_path, 0, **kw)
+    assert load_json(tmp_path/'tune'/'p_0.json')['cfg']['tag']['src'] == dict(stage='b'), 'the run on b was not redone'
+    assert ra['p']['finetune']['accs'] != rb['p']['finetune']['accs'] or ra['p']['finetune'] != rb['p']['finetune']
+
+def test_tuning_follows_the_metric_and_any_target():
+    "Tuning keeps the highest accuracy but the lowest error (regression); multi-label targets get a (random) tuning split"
+    best = lambda *runs: max(range(len(runs)), key=lambda i: cmp._score(runs[i]))
+    assert best(dict(acc=3.79, loss=1., metric='_rmse'), dict(acc=4.97, loss=1., metric='_rmse')) == 0
+    assert best(dict(acc=.5, loss=1., metric='accuracy'), dict(acc=.6, loss=2., metric='accuracy')) == 1
+    from fastai.vision.all import DataBlock, ImageBlock, MultiCategoryBlock, Resize, RandomSplitter
+    x,y = _digits()
+    block = DataBlock((ImageBlock, MultiCategoryBlock), get_x=lambda i: x[i,0].numpy(), item_tfms=Resize(16),
+                      get_y=lambda i: ['even'] if y[i] % 2 == 0 else ['odd', 'big'] if y[i] > 4 else ['odd'],
+                      splitter=RandomSplitter(seed=0))
+    ml = BilevelDataLoaders.from_dblock(block, list(range(80)), bs=8, device='cpu')
+    s = cmp.labeled_split(ml, 0.25, seed=0)
+    assert (len(s.train.dataset), len(s.valid.dataset)) == (48, 16)
+    items = lambda dl: set(dl.dataset.tls[0].items)  # the loaders' valid split is the study's test split: never used
+    assert not items(ml.valid) & (items(s.train) | items(s.valid)) and len(items(s.train) | items(s.valid)) == 64
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path):
+    "A stage stopped under some settings and run again under others starts afresh (its checkpoint is not resumed)"
+    d = digits_dls(bs=10, pretext_bs=64, size=16, n_labeled_per_class=10, device='cpu')
+    class StopAfterFirst(Callback):
+        order = Checkpoint.order+1
+        def after_epoch(self):
+            if self.epoch == 0: raise KeyboardInterrupt
+    ft = partial(cmp.finetune, d, None, arch='tiny_cnn', method='one_cycle', out=tmp_path, name='ft')
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        with pytest.raises(KeyboardInterrupt): ft(epochs=3, lr=1., cbs=StopAfterFirst())
+        assert (tmp_path/'ft_ckpt.pth').exists(), 'the stopped run left its checkpoint'
+        r = ft(epochs=2, lr=.01)
+    assert 'a checkpoint of other settings: not resumed' in out.getvalue() and 'resuming' not in out.getvalue(), out.getvalue()
+    assert len(r['history']) == 2 and r['cfg']['lr'] == .01 and not list(tmp_path.glob('ft_ckpt*'))
 
 # Whole-pipeline repeats: `compare_repeats` reruns every stage with seed r; in parallel processes or one after the other,
 # and interrupted inside a repeat or not, it gives the same study.
