@@ -604,6 +604,10 @@ def _finetune_all(dls, recs, chosen, out, seeds, tag, freeze_epochs, short, prob
                          **{**kwargs, **st})
 
 # %% ../nbs/05_compare.ipynb #f9f42e75
+def _extra_epochs(alternations, steps, dl):
+    "Epochs of `dl` with as many steps per process as `alternations`×`steps` of BiSSL's (whose batches are per process)"
+    return math.ceil(alternations*steps*world_size()/len(dl))
+
 study_bissl = dict(head_warmup=5)  # the study's own BiSSL settings, where it departs from `BilevelCallback`'s defaults
 
 def compare(dls_fn, arch, pretext='simclr', out='runs/compare', seeds=(0,1,2,3,4), pretext_epochs=100, pretext_lr=3e-3,
@@ -622,13 +626,13 @@ def compare(dls_fn, arch, pretext='simclr', out='runs/compare', seeds=(0,1,2,3,4
     stages = {'pretext.json': pre}
     if scratch: stages['scratch.json'] = random_init(dls_fn, arch, seed=stage_seed, out=out, tag=data)
     if matched:
-        n = pretext_epochs + math.ceil(alternations*lower*world_size()/len(seeded(dls_fn, 0).pretext))  # per-rank steps
+        n = pretext_epochs + _extra_epochs(alternations, lower, seeded(dls_fn, 0).pretext)
         stages['matched/pretext.json'] = pretrain(dls_fn, arch, pretext, n, pretext_lr, out=out/'matched', tag=data,
                                                   **skw, **pkw)
     stages['bissl.json'] = bilevel(dls_fn, arch, out/'pretext_model.pth', pretext, alternations=alternations, out=out,
                                    tag=dict(data=data, src=pre['cfg']), pretext_kwargs=pkw, **skw, **bkw)
     dls = dls_fn()  # phases 2 and 3 share these loaders, reseeded for every run (`seeded`): built once, not 100 times
-    extra = math.ceil(alternations*upper*world_size()/len(dls.train)) if extra_control else None
+    extra = _extra_epochs(alternations, upper, dls.train) if extra_control else None
     runs = ['full'] + ['short']*(short > 0) + ['probe']*(probe_epochs > 0)
     recs = study_pipelines(stages, ft_epochs, extra, runs, tuned=bool(tune))
     save_json(recs, out/'pipelines.json'); barrier()

@@ -140,6 +140,13 @@ def test_tuning_follows_the_metric_and_any_target():
     items = lambda dl: set(dl.dataset.tls[0].items)  # the loaders' valid split is the study's test split: never used
     assert not items(ml.valid) & (items(s.train) | items(s.valid)) and len(items(s.train) | items(s.valid)) == 64
 
+def test_controls_count_steps_per_process(monkeypatch):
+    "The compute-matched and fine-tuned-longer controls get as many steps per process as BiSSL, on 1 process or N"
+    dl = list(range(10))  # 10 batches an epoch on one process
+    assert cmp._extra_epochs(4, 5, dl) == 2
+    monkeypatch.setattr(cmp, 'world_size', lambda: 2)  # each rank takes 5 of the 10 batches an epoch
+    assert cmp._extra_epochs(4, 5, dl) == 4
+
 def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path):
     "A stage stopped under some settings and run again under others starts afresh (its checkpoint is not resumed)"
     d = digits_dls(bs=10, pretext_bs=64, size=16, n_labeled_per_class=10, device='cpu')
