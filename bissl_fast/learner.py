@@ -92,6 +92,7 @@ class BilevelCallback(Callback):
         lower_steps:int=20, # lower (pretext) steps per alternation
         upper_steps:int=8, # upper (downstream) steps per alternation
         solver:str='lanczos', # implicit-gradient solver: a name in `solvers`, or a `Solver` with its own settings
+        hessian_frac:float=1., # fraction of a pretext batch's images whose views build each stage's Hessian, in (0, 1] (1: the paper's operator)
         lower_lr:float=1e-3, # peak learning rate of the lower optimizer (warmup, then cosine over all lower steps)
         lower_wd:float=1e-6, # weight decay of the lower optimizer
         lower_opt_func=FusedAdam, # the lower optimizer, a fastai `opt_func`
@@ -101,6 +102,8 @@ class BilevelCallback(Callback):
         alternations:int=None): # stop after this many alternations (None: the epochs decide); `fit_bilevel` sets it
         store_attr(but='solver')
         for n,lo in (('lower_steps', 0), ('upper_steps', 1)): check_count(getattr(self, n), n, lo)
+        if not 0 < hessian_frac <= 1: raise ValueError(f'hessian_frac must be in (0, 1], got {hessian_frac!r}: the '
+                                                       'fraction of a pretext batch that builds the Hessian (1: all)')
         for n in ('alternations', 'head_warmup'):
             if getattr(self, n) is not None: check_count(getattr(self, n), n, 1 if n == 'alternations' else 0)
         self.solver,self.stage,self.lower_opt = get_solver(solver),None,None
@@ -205,7 +208,7 @@ def after_backward(self:BilevelCallback):
     "Replace θ_P's gradient v by the implicit term (I + H/(λ+δ))⁻¹v, added to θ_D's gradient"
     v = [torch.zeros_like(p) if p.grad is None else p.grad for p in self.theta_lower]
     for p in self.theta_lower: p.grad = None
-    finite = torch.stack([o.isfinite().all() for o in v]).all()  # one host sync, not one per tensor
+    finite = torch.stack(torch._foreach_norm([o for o in v if o.numel()] or [v[0].new_zeros(1)], math.inf)).isfinite().all()  # max |v|: one pass, one sync
     if is_distributed(): finite = average((finite.float(),))[0] == 1  # all ranks skip or solve together
     if not finite:
         if getattr(self.learn, 'scaler', None) is not None and self.learn.scaler.is_enabled():
@@ -294,13 +297,20 @@ def upper_left(self:BilevelCallback):
     return self.upper_steps if dl is None else min(self.upper_steps, len(dl) - getattr(self.learn, 'iter', 0))
 
 @patch
+def hessian_batch(self:BilevelCallback):
+    "The stage's Hessian batch: both views of the first `hessian_frac` of a fresh pretext batch's images (at least 2)"
+    v1,v2 = self.dls.pretext_batch()
+    n = max(2, round(len(v1)*self.hessian_frac))
+    return v1[:n],v2[:n]
+
+@patch
 def lower_stage(self:BilevelCallback):
     "Run the lower steps, then build the stage's solver on one Hessian batch for the coming upper steps"
     t0 = time.perf_counter()
     self.release()
     self.lower.train()
     for _ in range(self.lower_steps): self.lower_step()
-    v1,v2 = self.dls.pretext_batch()
+    v1,v2 = self.hessian_batch()
     # the Hessian in fp32: its loss and its first-order graph (a backward under fastai's autocast would be cast too)
     with preserved_buffers(self.lower), torch.autocast(one_param(self.lower).device.type, enabled=False):
         loss = self.lower.pretext_loss(v1, v2)
