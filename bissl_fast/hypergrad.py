@@ -59,11 +59,11 @@ def _axpy(a, x, y):
 
 def _check_finite(ts, what, solver):
     "Raise `FloatingPointError` if any tensor of `ts` holds NaN/Inf"
-    ts = [t for t in ts if t.numel()]
-    if not ts: return
-    ok = torch.stack(torch._foreach_norm(ts, math.inf)).isfinite()   # max |t|: NaN/Inf propagate, nothing N-sized allocated
+    idx = [i for i,t in enumerate(ts) if t.numel()]   # the infinity norm of an empty tensor is undefined
+    if not idx: return
+    ok = torch.stack(torch._foreach_norm([ts[i] for i in idx], math.inf)).isfinite()  # max |t|: NaN/Inf propagate, nothing N-sized allocated
     if ok.all(): return
-    bad = (~ok).nonzero().flatten().tolist()
+    bad = [idx[i] for i in (~ok).nonzero().flatten().tolist()]
     raise FloatingPointError(
         f'{solver}: non-finite values (NaN/Inf) in {what} (tensors {bad[:5]}). The Hessian-vector products or the upper '
         'gradient '
@@ -220,7 +220,7 @@ def _lanczos(matvec, q0, k=15, info=None):
         w = _flat(_mv(matvec, _unflat(Q[j], like), like, j, 'lanczos'))
         # Gram-Schmidt twice keeps Q orthonormal to working precision. In exact arithmetic only the last two vectors
         # have a part in w (the three-term recurrence), so the first pass takes those, the second all of them:
-        # a third fewer passes over Q than two full ones, which on a CPU cost as much as a few HVPs.
+        # a third fewer passes over Q than two full ones (on a busy CPU those passes cost as much as a few HVPs).
         for rows in (slice(max(j-1, 0), j+1), slice(0, j+1)):
             h = Q[rows] @ w
             w -= Q[rows].T @ h
