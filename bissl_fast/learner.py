@@ -12,7 +12,7 @@ from torch.func import functional_call
 from .core import *
 from .data import BilevelDataLoaders
 from .pretext import PretextModel, create_encoder, pretext_models, imagenet_state, img_size
-from .hypergrad import preserved_buffers, get_solver
+from .hypergrad import preserved_buffers, get_solver, finite_mask
 from .checkpoint import *
 from .tasks import task_setup, task_learner, backbone_names
 from .distributed import (ShardedLearner, shard_dl, unshard_dl, average, average_grads, is_main, is_distributed,
@@ -208,7 +208,7 @@ def after_backward(self:BilevelCallback):
     "Replace θ_P's gradient v by the implicit term (I + H/(λ+δ))⁻¹v, added to θ_D's gradient"
     v = [torch.zeros_like(p) if p.grad is None else p.grad for p in self.theta_lower]
     for p in self.theta_lower: p.grad = None
-    finite = torch.stack(torch._foreach_norm([o for o in v if o.numel()] or [v[0].new_zeros(1)], math.inf)).isfinite().all()  # max |v|: one pass, one sync
+    finite = finite_mask(v).all()  # one host sync, not one per tensor
     if is_distributed(): finite = average((finite.float(),))[0] == 1  # all ranks skip or solve together
     if not finite:
         if getattr(self.learn, 'scaler', None) is not None and self.learn.scaler.is_enabled():
