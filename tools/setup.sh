@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Idempotent set-up on a fresh machine: .venv with the pinned development set (tools/pins-dev.txt), .venv-latest with
-# the newest releases that settings.ini's ranges admit (skipped with BISSL_LATEST=0), .venv-oldest with the oldest ones,
-# settings.ini's floors (tools/pins-oldest.txt; skipped with BISSL_OLDEST=0), Debian's Fashion-MNIST files, and Debian's
-# chromium and chromium-driver for the docs site's browser test (tests/test_site.py).
+# Idempotent set-up on a fresh machine: .venv with the pinned development set (tools/pins-dev.txt), Debian's Fashion-MNIST
+# files, and Debian's chromium and chromium-driver for the docs site's browser test (tests/test_site.py). With
+# BISSL_MATRIX=1 (`tools/test.sh --matrix`) also the version matrix: .venv-latest with the newest releases that
+# settings.ini's ranges admit (skipped with BISSL_LATEST=0), .venv-oldest with the oldest ones, settings.ini's floors
+# (tools/pins-oldest.txt; skipped with BISSL_OLDEST=0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-python3}
@@ -17,7 +18,7 @@ if [ "$(cat .venv/.bissl_stamp 2>/dev/null)" != "$want" ]; then
 fi
 # The latest compatible set: first the newest fastai/fastcore/torch that install together, then bissl_fast beside them,
 # which must not move them (a user's `pip install bissl_fast` next to a current fastai).
-if [ "${BISSL_LATEST:-1}" = 1 ] && [ "$(cat .venv-latest/.bissl_stamp 2>/dev/null)" != "$want" ]; then
+if [ "${BISSL_MATRIX:-0}" = 1 ] && [ "${BISSL_LATEST:-1}" = 1 ] && [ "$(cat .venv-latest/.bissl_stamp 2>/dev/null)" != "$want" ]; then
   if [ ! -x .venv-latest/bin/python ]; then "$py" -m venv .venv-latest; fi
   pl=".venv-latest/bin/python -m pip"
   pipq $pl install -q --disable-pip-version-check --upgrade pip
@@ -32,7 +33,7 @@ if [ "${BISSL_LATEST:-1}" = 1 ] && [ "$(cat .venv-latest/.bissl_stamp 2>/dev/nul
   echo "$want" > .venv-latest/.bissl_stamp
 fi
 # The oldest set: settings.ini's floors, so that a user whose torch, fastai or kornia is that old is not upgraded by us.
-if [ "${BISSL_OLDEST:-1}" = 1 ] && [ "$(cat .venv-oldest/.bissl_stamp 2>/dev/null)" != "$want" ]; then
+if [ "${BISSL_MATRIX:-0}" = 1 ] && [ "${BISSL_OLDEST:-1}" = 1 ] && [ "$(cat .venv-oldest/.bissl_stamp 2>/dev/null)" != "$want" ]; then
   if [ ! -x .venv-oldest/bin/python ]; then "$py" -m venv .venv-oldest; fi
   pipq .venv-oldest/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
   pipq .venv-oldest/bin/python -m pip install -q --disable-pip-version-check -c tools/pins-oldest.txt -e ".[test]"

@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# The whole test suite: notebooks (as nbdev_test runs them, one pytest case each), repo sync checks and tests/.
-#  1. the pinned development set (.venv), natively: everything;
-#  2. the development set under two other CPU code paths, the numeric notebooks and tests only (NUMERIC below): MKL's
-#     conditional-numerical-reproducibility branches and ATen's kernels as other CPUs take them, with 2 and 1 threads;
-#  3. the latest compatible set (.venv-latest; BISSL_LATEST=0 skips it): everything but the repo sync checks;
-#  4. the oldest set, settings.ini's floors (.venv-oldest; BISSL_OLDEST=0 skips it): all but the slowest tests.
+# The test suite: notebooks (as nbdev_test runs them, one pytest case each), repo sync checks and tests/.
+# `bash tools/test.sh` (one environment, .venv):
+#  1. the pinned development set, natively: everything;
+#  2. the development set under another CPU code path (MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default, 2 threads), the
+#     numeric notebooks and tests only (NUMERIC below): MKL's reproducibility branches and ATen's kernels as other CPUs take them.
+# `bash tools/test.sh --matrix` (what CI runs) adds, after those:
+#  3. the numeric tests under MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=avx2, 1 thread;
+#  4. the latest compatible set (.venv-latest; BISSL_LATEST=0 skips it): everything but the repo sync checks;
+#  5. the oldest set, settings.ini's floors (.venv-oldest; BISSL_OLDEST=0 skips it): all but the slowest tests.
 # The repo sync checks (tests/test_repo.py) need the development nbdev, and the docs site's browser test (tests/test_site.py)
 # needs selenium and Debian's chromium: both run in .venv only. tests/test_docs.py (fresh notebook outputs) runs everywhere.
 # Two single-threaded workers: on 2 cores that beats one process with two OpenMP threads on these small models.
 # BISSL_VARIANT="MKL_CBWR=AVX512 ATEN_CPU_CAPABILITY=avx2" bash tools/test.sh runs the whole of part 1 under that variant.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/setup.sh
+matrix=0; if [ "${1:-}" = --matrix ]; then matrix=1; shift; fi
+BISSL_MATRIX=$matrix bash tools/setup.sh
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
 versions() { "$1" -c 'import sys,importlib.metadata as m; print(sys.argv[1], *(f"{p}=={m.version(p)}" for p in ("torch","torchvision","fastai","fastcore","fastprogress","kornia")))' "$2"; }
 suite() { local py=$1; shift; "$py" -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile "$@"; }
@@ -23,6 +27,8 @@ if [ -n "${BISSL_VARIANT:-}" ]; then echo "CPU code path: ${BISSL_VARIANT}"; exe
 last() { [ "${BISSL_LATEST:-1}" != 1 ] && [ "${BISSL_OLDEST:-1}" != 1 ]; }
 suite .venv/bin/python tests "$@"
 echo "development set, MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default, 1 process with 2 threads: the numeric tests"
+if [ $matrix != 1 ]; then exec env MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 \
+  .venv/bin/python -m pytest -n 1 --dist loadfile "${NUMERIC[@]}" "$@"; fi
 MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 TEST_WORKERS=1 suite .venv/bin/python "${NUMERIC[@]}" "$@"
 echo "development set, MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=avx2, 2 processes with 1 thread: the numeric tests"
 if last; then exec env MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=avx2 .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile "${NUMERIC[@]}" "$@"; fi
