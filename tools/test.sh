@@ -9,7 +9,7 @@
 #  4. the latest compatible set (.venv-latest; BISSL_LATEST=0 skips it): everything but the repo sync checks;
 #  5. the oldest set, settings.ini's floors (.venv-oldest; BISSL_OLDEST=0 skips it): all but the slowest tests.
 # The repo sync checks (tests/test_repo.py) need the development nbdev, and the docs site's browser test (tests/test_site.py)
-# needs selenium and Debian's chromium: both run in .venv only. tests/test_docs.py (fresh notebook outputs) runs everywhere.
+# needs selenium and Debian's chromium: both run in .venv only, as does tests/test_wheel.py (it installs into a fresh environment over .venv's packages). tests/test_docs.py (fresh notebook outputs) runs everywhere.
 # Two single-threaded workers: on 2 cores that beats one process with two OpenMP threads on these small models.
 # BISSL_VARIANT="MKL_CBWR=AVX512 ATEN_CPU_CAPABILITY=avx2" bash tools/test.sh runs the whole of part 1 under that variant.
 set -euo pipefail
@@ -35,9 +35,9 @@ if last; then exec env MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=avx2 .venv/bin/python -
 MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=avx2 suite .venv/bin/python "${NUMERIC[@]}" "$@"
 if [ "${BISSL_LATEST:-1}" = 1 ]; then
   versions .venv-latest/bin/python "latest compatible set:"
-  if [ "${BISSL_OLDEST:-1}" != 1 ]; then exec .venv-latest/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile tests --ignore tests/test_repo.py --ignore tests/test_site.py "$@"; fi
-  suite .venv-latest/bin/python tests --ignore tests/test_repo.py --ignore tests/test_site.py "$@"
+  if [ "${BISSL_OLDEST:-1}" != 1 ]; then exec .venv-latest/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile tests --ignore tests/test_repo.py --ignore tests/test_site.py --ignore tests/test_wheel.py "$@"; fi
+  suite .venv-latest/bin/python tests --ignore tests/test_repo.py --ignore tests/test_site.py --ignore tests/test_wheel.py "$@"
 fi
 versions .venv-oldest/bin/python "oldest set (settings.ini's floors):"
-exec .venv-oldest/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile tests --ignore tests/test_repo.py --ignore tests/test_site.py \
+exec .venv-oldest/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile tests --ignore tests/test_repo.py --ignore tests/test_site.py --ignore tests/test_wheel.py \
   --ignore tests/test_mission.py --ignore tests/test_gpu_script.py "$@"
