@@ -2,8 +2,8 @@
 `python tools/run_nbs.py [-j 2] [NB_OR_FOLDER ...]` (default: every notebook under nbs/, recursively).
 Cells are skipped as `nbdev_test` skips them: settings.ini's `tst_flags`, `#| eval: false`, and whole notebooks whose
 front matter says `skip_exec: true` (those are stamped, with no outputs). Each notebook runs in its own process with a
-fresh `CaptureShell`; figures are PNG at 72 dpi. The result is cleaned as `nbdev_clean` cleans, so `nbdev_clean` leaves
-it unchanged, and the stamp `metadata.bissl_fast` (kept by settings.ini's `allowed_metadata_keys`) holds `code_hash`
+fresh `CaptureShell`; figures are PNG in the project's style (`STYLE`: 100 dpi, text ≥ 9 pt). The result is cleaned
+as `nbdev_clean` cleans, so `nbdev_clean` leaves it unchanged, and the stamp `metadata.bissl_fast` (kept by settings.ini's `allowed_metadata_keys`) holds `code_hash`
 and what the notebook ran on. tests/test_docs.py fails when a notebook's code no longer matches its stamp."""
 import argparse, hashlib, json, os, platform, re, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -12,9 +12,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY, MAX_BYTES = 'bissl_fast', 1_000_000
-# Run before the notebook: modest PNGs, and no torch.jit deprecation notice from an import on every page (as the CLI).
-SETUP = """import matplotlib as _mpl, warnings as _w
-_mpl.rcParams.update({'figure.dpi': 72, 'savefig.dpi': 72, 'figure.max_open_warning': 0})
+# Run before the notebook: the project's one figure style (100 dpi, text of 9 pt or more: readable on the site, modest
+# PNGs), and no torch.jit deprecation notice from an import on every page (as the CLI).
+STYLE = {'figure.dpi': 100, 'savefig.dpi': 100, 'font.size': 10, 'axes.titlesize': 11, 'axes.labelsize': 10,
+         'xtick.labelsize': 9, 'ytick.labelsize': 9, 'legend.fontsize': 9, 'figure.titlesize': 12,
+         'figure.max_open_warning': 0}
+SETUP = f"""import matplotlib as _mpl, warnings as _w
+_mpl.rcParams.update({STYLE!r})
 _w.filterwarnings('ignore', message='`torch.jit.', category=FutureWarning)"""
 
 def cfg():
