@@ -1,7 +1,8 @@
 """Execute notebooks on the CPU and save their outputs in place, stamped with a hash of their code cells.
 `python tools/run_nbs.py [-j 2] [NB_OR_FOLDER ...]` (default: every notebook under nbs/, recursively).
 Cells are skipped as `nbdev_test` skips them: settings.ini's `tst_flags`, `#| eval: false`, and whole notebooks whose
-front matter says `skip_exec: true` (those are stamped, with no outputs). Each notebook runs in its own process with a
+front matter says `skip_exec: true` (those are stamped, with no outputs); a cell marked `#| exec_docs` runs here even so
+(the home page's quick start: too long for the suite, which runs it shortened, but its output belongs on the page). Each notebook runs in its own process with a
 fresh `CaptureShell`; figures are PNG in the project's style (`STYLE`: 100 dpi, text ≥ 9 pt). The result is cleaned
 as `nbdev_clean` cleans, so `nbdev_clean` leaves it unchanged, and the stamp `metadata.bissl_fast` (kept by settings.ini's `allowed_metadata_keys`) holds `code_hash`
 and what the notebook ran on. tests/test_docs.py fails when a notebook's code no longer matches its stamp."""
@@ -63,10 +64,11 @@ def directives(s):
         elif line.strip(): break
     return d
 
-def no_eval(cell, flags):
-    "Is `cell` one that `nbdev_test` does not run?"
+def no_eval(cell, flags, docs=False):
+    "Is `cell` one that `nbdev_test` does not run? With `docs`, a cell marked `#| exec_docs` runs all the same"
     if cell['cell_type'] != 'code' or 'nbdev_export'+'(' in src(cell): return True
     d = directives(src(cell))
+    if docs and 'exec_docs' in d: return False
     return d.get('eval:', [''])[0].lower() == 'false' or bool(set(flags) & d.keys())
 
 def _crunch(text):
@@ -102,7 +104,8 @@ def execute(fn):
         sh = CaptureShell(fn, mpl_format='png')
         sh.run(SETUP)
         flags = c['tst_flags'].split('|')
-        try: sh.run_all(nb, exc_stop=True, preproc=lambda cell: no_eval(cell, flags), postproc=_tidy)
+        try: sh.run_all(nb, exc_stop=True, preproc=lambda cell: no_eval(cell, flags, docs=True),
+                   postproc=_tidy)
         except Exception: raise RuntimeError(sh.prettytb(fname=fn)) from None
     nb = json.loads(json.dumps(nb))
     clean_nb(nb, False, c.get('allowed_metadata_keys', '').split(), c.get('allowed_cell_metadata_keys', '').split(),
