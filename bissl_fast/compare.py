@@ -17,11 +17,11 @@ from .distributed import init_distributed, is_main, is_distributed, rank, barrie
 
 # %% auto #0
 __all__ = ['archs', 'study_bissl', 'is_classification', 'task_knn', 'save_json', 'load_json', 'cached', 'seeded', 'get_arch',
-           'csv_logger', 'run_stage', 'pretrain', 'bilevel', 'ValidHistory', 'load_encoder', 'FrozenBackbone',
-           'ValidLast', 'finetune', 'random_init', 'stratified_split', 'labeled_split', 'tuning_dls', 'draw_settings',
-           'lower_is_better', 'tune_finetune', 'pipeline', 'ft_file', 'backbone_file', 'study_pipelines',
-           'load_pipelines', 't_interval', 'results_table', 'markdown_table', 'plot_history', 'compare', 'repeat_dir',
-           'run_repeats', 'repeats_table', 'compare_repeats']
+           'csv_logger', 'run_stage', 'FiniteLoss', 'pretrain', 'load_pretext_model', 'bilevel', 'ValidHistory',
+           'load_encoder', 'FrozenBackbone', 'ValidLast', 'finetune', 'random_init', 'stratified_split',
+           'labeled_split', 'tuning_dls', 'draw_settings', 'lower_is_better', 'tune_finetune', 'pipeline', 'ft_file',
+           'backbone_file', 'study_pipelines', 'load_pipelines', 't_interval', 'results_table', 'markdown_table',
+           'plot_history', 'compare', 'repeat_dir', 'run_repeats', 'repeats_table', 'compare_repeats']
 
 # %% ../nbs/05_compare.ipynb #56b34263
 def is_classification(dls):
@@ -125,11 +125,26 @@ def _resume(ck, learn):
     return 0 if ck is None else ck.resume(learn)
 
 # %% ../nbs/05_compare.ipynb #888b2d6d
+_any = anything
+_stage = dict(dls=_any('a `BilevelDataLoaders` or a function building one'), arch=_any('an arch: a name in `archs` or a function'),
+              pretext=_any('a name in `pretext_models`'), out=_any('a run folder'), seed=whole(0), tag=_any('JSON-like'),
+              cbs=_any('callbacks'), ckpt_every=Checkpoint.ranges['every'], ckpt_minutes=Checkpoint.ranges['minutes'])
+
+class FiniteLoss(Callback):
+    "Stop a fit at its first non-finite training loss, before that step and before any checkpoint, naming the lr to lower"
+    order = 100  # after the callbacks that make the loss
+    def __init__(self, stage, lr, option): self.stage,self.lr,self.option = stage,lr,option
+    def after_loss(self):
+        if self.training and not torch.isfinite(self.learn.loss).all(): raise FloatingPointError(
+            f'{self.stage}: the training loss is {self.learn.loss.item()} at epoch {self.epoch}, batch {self.iter}: the '
+            f'weights diverged, and nothing was saved. Lower its learning rate (`lr`, now {self.lr}; {self.option})')
+
+@ranged(**_stage, epochs=whole(1), lr=positive)
 def pretrain(dls, arch, pretext='simclr', epochs=100, lr=3e-3, out='runs/run', seed=0, tag=None, cbs=None,
              ckpt_every=None, ckpt_minutes=10., **kwargs):
     "Stage 1: pretrain `arch` with `pretext` by `fit_one_cycle`; backbone, pretext model, log and result in `out`"
+    check_ranges(pretrain, dict(epochs=epochs, lr=lr, seed=seed, ckpt_every=ckpt_every, ckpt_minutes=ckpt_minutes))
     out,arch = Path(out),get_arch(arch)
-    check_count(epochs, 'epochs')
     cfg = dict(stage='pretext', arch=readable_name(arch), pretext=pretext, epochs=epochs, lr=lr, seed=seed, kwargs=kwargs,
                tag=tag, views=_views_lib())
     def build(dls):
@@ -137,7 +152,8 @@ def pretrain(dls, arch, pretext='simclr', epochs=100, lr=3e-3, out='runs/run', s
         return pretext_learner(dls, arch, pretext, path=out, model_dir='.', **metrics, **kwargs)
     def fit(learn, ck):
         start = _resume(ck, learn)
-        learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=[csv_logger(learn, 'pretext_log.csv', start), ck]+L(cbs))
+        stop = FiniteLoss('stage 1 (pretext)', lr, 'the command line: `pretrain --lr`, `compare --pretext_lr`')
+        learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=[csv_logger(learn, 'pretext_log.csv', start), ck, stop]+L(cbs))
     def done(learn, dls, secs):
         atomic_save(learn.model.state_dict(), out/'pretext_model.pth')
         learn.save_backbone('pretext')
@@ -146,17 +162,35 @@ def pretrain(dls, arch, pretext='simclr', epochs=100, lr=3e-3, out='runs/run', s
     return run_stage(out/'pretext.json', cfg, dls, seed, build, fit, done, ckpt_every, ckpt_minutes)
 
 # %% ../nbs/05_compare.ipynb #fc9a933a
+def load_pretext_model(model, file, arch, pretext):
+    "Load stage 1's pretext model `file` into `model` (`pretext` on `arch`), or say why it does not fit and what to pass"
+    sd = load_file(file, 'stage-1 pretext model', 'run stage 1 again (`bissl_fast pretrain`), or pass another one')
+    own = model.state_dict()
+    if set(sd) == set(model.backbone.state_dict()): raise FileReadError(
+        f'{file} holds a backbone (as `pretext.pth` does), not the whole stage-1 pretext model (backbone and pretext '
+        'heads) that BiSSL continues: pass the `pretext_model.pth` of the same run folder')
+    bad = sorted(set(sd) ^ set(own)) + [k for k in own if k in sd and sd[k].shape != own[k].shape]
+    if bad: raise FileReadError(
+        f'the stage-1 pretext model {file} does not fit a {pretext} model on {readable_name(arch)} ({len(bad)} tensors '
+        f'differ, e.g. {bad[0]}): pass the arch and pretext stage 1 ran with (`--arch`, `--pretext`), or run stage 1 again')
+    model.load_state_dict(sd)
+    return model
+
+@ranged(**{**bissl_learner.ranges, **_stage, 'pretrained': _any('a stage-1 pretext model file'), 'alternations': whole(1),
+           'epochs': whole(1), 'pretext_kwargs': _any('a dict')})
 @delegates(bissl_learner, keep=True)
 def bilevel(dls, arch, pretrained, pretext='simclr', alternations=None, epochs=None, out='runs/run', seed=0, tag=None,
             cbs=None, pretext_kwargs=None, ckpt_every=None, ckpt_minutes=10., **kwargs):
     "Stage 2: BiSSL from the stage-1 pretext model file `pretrained`; saves the lower backbone to `out/bissl.pth`"
+    check_ranges(bilevel, dict(kwargs, alternations=alternations, epochs=epochs, seed=seed, ckpt_every=ckpt_every,
+                               ckpt_minutes=ckpt_minutes))
     out,arch = Path(out),get_arch(arch)
     if alternations is None and epochs is None: raise ValueError('give `alternations` or `epochs` for the BiSSL stage')
     cfg = dict(stage='bissl', arch=readable_name(arch), pretext=pretext, alternations=alternations, epochs=epochs, seed=seed,
                pretext_kwargs=pretext_kwargs, kwargs=kwargs, tag=tag, views=_views_lib())
     def build(dls):
         pl = pretext_learner(dls, arch, pretext, metrics=[], **ifnone(pretext_kwargs, {}))
-        pl.model.load_state_dict(torch.load(pretrained, map_location='cpu', weights_only=True))
+        load_pretext_model(pl.model, pretrained, arch, pretext)
         return bissl_learner(dls, arch, pretext, pretrained=pl, path=out, model_dir='.', **kwargs)
     def fit(learn, ck):
         start = _resume(ck, learn)
@@ -183,9 +217,15 @@ class ValidHistory(Callback):
 def load_encoder(dls, arch, state=None, n_in=3, small_stem=None):
     "An `Encoder` for `arch` (small stem for images ≤ 64 px, as `pretext_learner` chooses) with `state`, or random"
     small_stem = ifnone(small_stem, img_size(dls) <= 64)
-    enc = create_encoder(get_arch(arch), n_in, False, small_stem)
-    if isinstance(state, (str, Path)): state = torch.load(state, map_location='cpu', weights_only=True)
-    if state is not None: enc.load_state_dict(state)
+    enc,src = create_encoder(get_arch(arch), n_in, False, small_stem),state
+    if isinstance(state, (str, Path)):
+        state = load_file(state, 'backbone file', 'run the stage that writes it again, or pass another backbone')
+    if state is None: return enc
+    try: enc.load_state(state)
+    except ValueError as e:
+        what = f'the backbone {src}' if isinstance(src, (str, Path)) else 'this backbone state'
+        raise FileReadError(f'{what} does not fit {readable_name(get_arch(arch))} (n_in={n_in}, small_stem={small_stem}): '
+                            f'{e}; pass the arch it was trained with (`arch`, `--arch`)') from e
     return enc
 
 class FrozenBackbone(Callback):
@@ -221,6 +261,9 @@ def _one_cycle(learn, epochs, lr, probe=False, ck=None, vl=None):
     learn.fit_one_cycle(epochs, lr, start_epoch=_resume(ck, learn), cbs=L(ck)+L(FrozenBackbone() if probe else None))
 
 # %% ../nbs/05_compare.ipynb #806ebb3a
+@ranged(**_stage, backbone=_any('an `Encoder`, a state or file of `arch`, or None'), epochs=whole(1), lr=positive,
+        freeze_epochs=whole(0), method=one_of('fine_tune', 'one_cycle', 'probe'), lr_mult=positive, name=_any('a name'),
+        n_in=whole(1), small_stem=boolean, history=boolean)
 def finetune(dls, backbone, epochs=30, lr=0.1, seed=0, arch=None, freeze_epochs=1, method='fine_tune', lr_mult=10,
              out=None, name=None, tag=None, n_in=3, small_stem=None, cbs=None, ckpt_every=None, ckpt_minutes=10.,
              history=True, **kwargs):
@@ -230,7 +273,8 @@ def finetune(dls, backbone, epochs=30, lr=0.1, seed=0, arch=None, freeze_epochs=
                **({} if history else dict(history=False)))
     if method not in ('fine_tune', 'one_cycle', 'probe'):
         raise ValueError(f"method must be 'fine_tune', 'one_cycle' or 'probe', got {method!r}")
-    check_count(epochs, 'epochs'); check_count(freeze_epochs, 'freeze_epochs', min=0)
+    check_ranges(finetune, dict(epochs=epochs, lr=lr, seed=seed, freeze_epochs=freeze_epochs, lr_mult=lr_mult,
+                                n_in=n_in, small_stem=small_stem, ckpt_every=ckpt_every, ckpt_minutes=ckpt_minutes))
     file = Path(out)/f'{name}.json' if out is not None and name is not None else None
     hist,vl = ValidHistory(),None if history else ValidLast()
     def build(dls):
@@ -239,6 +283,7 @@ def finetune(dls, backbone, epochs=30, lr=0.1, seed=0, arch=None, freeze_epochs=
         where = {} if file is None else dict(path=file.parent, model_dir='.')
         return make(dls, enc, cbs=L(hist)+L(vl)+L(cbs), **where, **kwargs)
     def fit(learn, ck):
+        learn.add_cb(FiniteLoss('fine-tuning', lr, 'the command line: `finetune --lr`, `compare --ft_lr`'))
         if method == 'fine_tune': _fine_tune(learn, epochs, lr, freeze_epochs, lr_mult, ck, vl)
         else: _one_cycle(learn, epochs, lr, method == 'probe', ck, vl)
     def done(learn, dls, secs):
@@ -610,16 +655,23 @@ def _extra_epochs(alternations, steps, dl):
 
 study_bissl = dict(head_warmup=5)  # the study's own BiSSL settings, where it departs from `BilevelCallback`'s defaults
 
+@ranged(**{k:_stage[k] for k in ('arch', 'pretext', 'out', 'ckpt_every', 'ckpt_minutes')},
+        dls_fn=_any('a function building a `BilevelDataLoaders`'), seeds=_any('fine-tuning seeds: whole numbers ≥ 0'),
+        pretext_epochs=whole(1), pretext_lr=positive, alternations=whole(1), ft_epochs=whole(1), ft_lr=positive,
+        freeze_epochs=whole(0), ft_method=one_of('fine_tune', 'one_cycle'), lr_mult=positive,
+        pretext_kwargs=_any('a dict'), bissl_kwargs=_any('a dict of `bissl_learner` settings'), matched=boolean,
+        scratch=boolean, show=boolean, tune=_any('None, a count ≥ 1 or a list of settings'), tune_pct=open_fraction,
+        tune_seed=whole(0), probe_epochs=whole(0), short=fraction, extra_control=boolean, stage_seed=whole(0))
 def compare(dls_fn, arch, pretext='simclr', out='runs/compare', seeds=(0,1,2,3,4), pretext_epochs=100, pretext_lr=3e-3,
             alternations=60, ft_epochs=30, ft_lr=0.1, freeze_epochs=1, ft_method='fine_tune', lr_mult=10,
             pretext_kwargs=None, bissl_kwargs=None, matched=False, scratch=False, show=True, ckpt_every=None,
             ckpt_minutes=10., tune=None, tune_pct=0.3, tune_seed=0, probe_epochs=10, short=0.1, extra_control=False,
             stage_seed=0):
     "Baseline (pretext → fine-tune) vs BiSSL (pretext → BiSSL → fine-tune) on `dls_fn()`, paired by seed"
+    check_ranges(compare, locals())
     out,seeds,data = check_writable(out),list(seeds),readable_name(dls_fn)
     pkw,bkw = ifnone(pretext_kwargs, {}),{**study_bissl, **ifnone(bissl_kwargs, {})}
-    check_count(probe_epochs, 'probe_epochs', min=0)
-    if not 0 <= short < 1: raise ValueError(f'short must be a fraction of the epochs in [0, 1) (0: none), got {short}')
+    check_ranges(bissl_learner, bkw)  # BiSSL's settings too, before stage 1 runs
     (lower,upper),skw = _bissl_steps(bkw),dict(seed=stage_seed, ckpt_every=ckpt_every, ckpt_minutes=ckpt_minutes)
     # phase 1: the stages, by result file
     pre = pretrain(dls_fn, arch, pretext, pretext_epochs, pretext_lr, out=out, tag=data, **skw, **pkw)
@@ -713,9 +765,11 @@ def _repeat_settings(out, r):
     s = (repeat_dir(out, r)/'results.md').read_text().split('Settings: ')[-1].split('; fine-tuning seeds')[0]
     return re.sub(r' \(split seed \d+\)', '', s)
 
+@ranged(**compare.ranges, repeats=_any('at least 2 distinct repeats: a count or a list'), jobs=whole(1))
 @delegates(compare, but=['seeds', 'tune_seed', 'stage_seed'])
 def compare_repeats(dls_fn, arch, pretext='simclr', out='runs/compare', repeats=4, jobs=1, show=True, **kwargs):
     "`compare` rerun whole `repeats` times, each with its own seed for every stage, `jobs` at once; intervals over them"
+    check_ranges(compare_repeats, dict(kwargs, jobs=jobs))
     out,data = check_writable(out),readable_name(dls_fn)
     reps = list(range(repeats)) if isinstance(repeats, int) else list(repeats)
     if len(reps) < 2 or len(set(reps)) < len(reps):

@@ -11,7 +11,7 @@ from fastai.callback.fp16 import MixedPrecision
 from torch.func import functional_call
 from .core import *
 from .data import BilevelDataLoaders
-from .pretext import PretextModel, create_encoder, pretext_models, imagenet_state, img_size
+from .pretext import PretextModel, create_encoder, pretext_models, imagenet_state, img_size, check_pretext_bs
 from .hypergrad import preserved_buffers, get_solver
 from .checkpoint import *
 from .tasks import task_setup, task_learner, backbone_names
@@ -73,8 +73,10 @@ def proximal(ps, qs, lam):
     d = torch._foreach_sub(ps, qs)
     return torch.stack(torch._foreach_norm(d)).pow(2).sum()*(lam/2),torch._foreach_mul(d, lam)
 
+@ranged(params=anything('tensors'), max_norm=positive)
 def clip_grads_(params, max_norm):
     "`nn.utils.clip_grad_norm_` (the same ops, so the same numbers) without its per-tensor `to`; returns the total norm"
+    positive(max_norm, 'max_norm', fix='a negative norm flips the gradients, 0 freezes the weights')
     gs = [p.grad for p in params if p.grad is not None]
     if not gs: return torch.zeros(())
     norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(gs)))
@@ -82,6 +84,10 @@ def clip_grads_(params, max_norm):
     return norm
 
 # %% ../nbs/04_learner.ipynb #fba79247
+@ranged(lam=non_negative, damping=non_negative, gamma=non_negative, lower_steps=whole(0), upper_steps=whole(1),
+        solver=anything('a name in `solvers` or a `Solver` (`get_solver` checks it)'), lower_lr=positive, lower_wd=non_negative,
+        lower_opt_func=Range(test=callable, what='a fastai `opt_func`'), lower_warmup=fraction, clip=positive,
+        head_warmup=whole(0), alternations=whole(1), hessian_frac=portion)
 class BilevelCallback(Callback):
     "Run BiSSL: a lower stage at the start of each alternation, the implicit upper update on each downstream batch"
     order,run_valid = MixedPrecision.order+1,False
@@ -99,10 +105,10 @@ class BilevelCallback(Callback):
         clip:float=10., # largest gradient norm, at both levels
         head_warmup:int=None, # epochs training φ_D alone on the frozen θ_D first (None: 1 if pretrained, else 0)
         alternations:int=None): # stop after this many alternations (None: the epochs decide); `fit_bilevel` sets it
+        check_ranges(BilevelCallback, locals())
+        if not lam + damping > 0: raise SettingError(f'`lam` + `damping` must be > 0, got {lam} + {damping}: the solver '
+                                                     'inverts I + H/(λ+δ); pass damping=10. (the default)')
         store_attr(but='solver')
-        for n,lo in (('lower_steps', 0), ('upper_steps', 1)): check_count(getattr(self, n), n, lo)
-        for n in ('alternations', 'head_warmup'):
-            if getattr(self, n) is not None: check_count(getattr(self, n), n, 1 if n == 'alternations' else 0)
         self.solver,self.stage,self.lower_opt = get_solver(solver),None,None
         self.head_warmed,self.n_lower,self.n_alt = False,0,0
 
@@ -194,7 +200,7 @@ def after_pred(self:BilevelCallback):
 def after_loss(self:BilevelCallback):
     loss_imp = self.loss_func(to_float(self.pred_lower), *self.yb)
     self.pred_lower = None
-    _check_finite(loss_imp + self.loss_grad, 'upper', f'alternation {self.n_alt}, batch {self.iter}', 'lr')
+    self._check_finite(loss_imp + self.loss_grad, 'upper', f'alternation {self.n_alt}, batch {self.iter}')
     self.stats['upper_imp'].append(loss_imp.detach()); self.stats['upper_cls'].append(self.loss_grad.detach())
     self.learn.loss_grad = loss_imp + self.gamma*self.loss_grad
     self.learn.loss = self.loss_grad.detach().clone()
@@ -235,10 +241,32 @@ def release(self:BilevelCallback):
     self.solver.release(); self.stage = None
 
 # %% ../nbs/04_learner.ipynb #eb6387a2
-def _check_finite(loss, level, where, fix):
-    if not torch.isfinite(loss).all():
-        raise FloatingPointError(f'the {level}-level loss is {loss.item()} at {where}; nothing was updated. '
-                                 f'Lower the {level} learning rate (`{fix}`), or raise `damping`/clipping')
+def _largest(ps):
+    "The largest |value| in tensors `ps` (a NaN counts as infinite)"
+    return max((p.detach().abs().max().nan_to_num(math.inf).item() for p in ps if p.numel()), default=0.)
+
+_levels = dict(upper=('θ_D', 'upper', 'lr'), lower=('θ_P', 'lower', 'lower_lr'))
+
+@patch
+def diverged_level(self:BilevelCallback, level='lower'):
+    "`'upper'` or `'lower'`: the level whose backbone blew up (non-finite, or 100× the other's largest |weight|), else `level`"
+    u,l = _largest(self.theta_upper),_largest(self.theta_lower)
+    if u > 100*max(l, 1.): return 'upper'
+    if l > 100*max(u, 1.): return 'lower'
+    return level
+
+@patch
+def _check_finite(self:BilevelCallback, loss, level, where):
+    "Raise a `FloatingPointError` naming the level that diverged, unless `loss` is finite"
+    if torch.isfinite(loss).all(): return
+    lv = self.diverged_level(level)
+    th,nm,fix = _levels[lv]
+    lr = self.lower_lr if lv == 'lower' else getattr(self.learn, 'lr', None) if self.learn is not None else None
+    u,l = _largest(self.theta_upper),_largest(self.theta_lower)
+    raise FloatingPointError(
+        f'the {level}-level loss is {loss.item()} at {where}; nothing was updated. {th}, the {nm} backbone, diverged '
+        f'(largest |weight|: θ_D {u:.3g}, θ_P {l:.3g}). Lower the {nm} learning rate (`{fix}`'
+        + (f', now {lr:g}' if isinstance(lr, (int, float)) else '') + '), or raise `damping`/clipping')
 
 class _StepProbe:
     "Stand in for optimizer `opt` in a `GradScaler`, recording whether the scaler let the step through"
@@ -270,7 +298,7 @@ def lower_step(self:BilevelCallback):
     with self._amp(): loss_p = lower.pretext_loss(v1, v2).float()
     ps = [p for p in self.theta_lower if p.requires_grad]
     reg,reg_grad = proximal(ps, [q for p,q in zip(self.theta_lower, self.theta_upper) if p.requires_grad], self.lam)
-    _check_finite(loss_p+reg, 'lower', f'lower step {self.n_lower}', 'lower_lr')
+    self._check_finite(loss_p+reg, 'lower', f'lower step {self.n_lower}')
     probe = _StepProbe(opt)
     norm = self._lower_grads(loss_p, ps, reg_grad, scaler, probe)
     if scaler.is_enabled(): scaler.step(probe); scaler.update()   # skips the step if a gradient overflowed
@@ -426,13 +454,22 @@ def warmup_head(self:BilevelLearner, n_epoch, lr=None):
     return self
 
 @patch
-def fit_bilevel(self:BilevelLearner, n_epoch=None, lr=None, lower_lr=None, alternations=None, head_warmup=None,
-                div_final=1e3, start_epoch=0, cbs=None, **kwargs):
+@ranged(n_epoch=whole(1), lr=positive, lower_lr=positive, alternations=whole(1), head_warmup=whole(0), div_final=positive,
+        start_epoch=whole(0), cbs=anything('callbacks'))
+def fit_bilevel(self:BilevelLearner,
+                n_epoch=None, # downstream epochs (or `alternations`)
+                lr=None, # peak upper learning rate (None: the learner's)
+                lower_lr=None, # peak lower learning rate (None: `BilevelCallback`'s)
+                alternations=None, # alternations to run exactly (or `n_epoch`)
+                head_warmup=None, # epochs of φ_D alone first (None: `BilevelCallback`'s)
+                div_final=1e3, # the upper lr ends at `lr/div_final` (cosine)
+                start_epoch=0, # the epoch to resume at
+                cbs=None, # more callbacks for this fit
+                **kwargs):
     "Run the BiSSL stage for `n_epoch` downstream epochs, or exactly `alternations` alternations; returns the learner"
     if (n_epoch is None) == (alternations is None): raise ValueError('give either `n_epoch` or `alternations`')
-    if n_epoch is not None: check_count(n_epoch, 'n_epoch', fix='pass how many downstream epochs to run')
-    if alternations is not None: check_count(alternations, 'alternations', fix='pass how many alternations to run')
-    if head_warmup is not None: check_count(head_warmup, 'head_warmup', min=0)
+    check_ranges(BilevelLearner.fit_bilevel, dict(n_epoch=n_epoch, lr=lr, lower_lr=lower_lr, alternations=alternations,
+                                                  head_warmup=head_warmup, div_final=div_final, start_epoch=start_epoch))
     if alternations is not None: n_epoch = math.ceil(alternations/self.alternations_per_epoch())
     cb = self.bilevel
     if lower_lr is not None: cb.lower_lr = lower_lr
@@ -477,20 +514,27 @@ def _check_dls(dls):
                         'build one with `BilevelDataLoaders.from_dsets`/`from_folders`/`from_tensors` or `digits_dls`')
 
 # %% ../nbs/04_learner.ipynb #a5b7f450
+@ranged(**BilevelCallback.ranges, dls=anything('a `BilevelDataLoaders`'), arch=anything('an arch: a function or a name'),
+        pretext=anything('a name in `pretext_models`, a `PretextModel` class or instance'),
+        pretrained=anything("None, 'imagenet', a state, a file or a stage-1 `Learner`"), n_out=whole(1), n_in=whole(1),
+        small_stem=boolean, cut=anything('an int or a function'),
+        pretext_kwargs=anything('a dict'), upper=anything('a function'), loss_func=anything('a loss'), metrics=anything('metrics'),
+        opt_func=Range(test=callable, what='a fastai `opt_func`'), lr=positive, wd=non_negative, cbs=anything('callbacks'))
 @delegates(BilevelCallback, keep=True, but=['alternations'])
 def bissl_learner(dls, arch=None, pretext='simclr', pretrained=None,
                   n_out=None, n_in=3, small_stem=None, cut=None, pretext_kwargs=None,  # the models
                   upper=None, loss_func=None, metrics=None, opt_func=partial(SGD, mom=0.9), lr=0.03, wd=5e-4, cbs=None,
                   **kwargs):  # BiSSL's settings (`BilevelCallback`), then `Learner`'s
     "A `BilevelLearner` for BiSSL on `dls` with backbone `arch`, from `pretrained` (a state, a file or a stage-1 learner)"
-    _check_dls(dls); _check_moved(kwargs)
+    _check_dls(dls); _check_moved(kwargs); check_pretext_bs(dls)
+    check_ranges(bissl_learner, dict(n_out=n_out, n_in=n_in, small_stem=small_stem, opt_func=opt_func, lr=lr, wd=wd))
+    bkw = {k:kwargs.pop(k) for k in bissl_settings() if k in kwargs}  # checked first: the models may take a while
+    cb = BilevelCallback(**{**bkw, 'head_warmup': ifnone(bkw.get('head_warmup'), 0 if pretrained is None else 1)})
     if small_stem is None: small_stem = img_size(dls) <= 64
     task = task_setup(dls, upper, loss_func, n_out, metrics)
     lower = _lower_model(arch, pretext, pretrained, n_in, small_stem, cut, ifnone(pretext_kwargs, {}))
     backbone = deepcopy(lower.backbone)
     model = BilevelModel(task.upper(backbone, task.n_out, dls), lower, backbone)
-    bkw = {k:kwargs.pop(k) for k in bissl_settings() if k in kwargs}
-    cb = BilevelCallback(**{**bkw, 'head_warmup': ifnone(bkw.get('head_warmup'), 0 if pretrained is None else 1)})
     metrics = L(task.metrics) + ([LowerAccuracy()] if task.task == 'classification' else [])
     metrics += [BilevelStat(n) for n in cb.stat_names]
     learn = BilevelLearner(dls, model, loss_func=task.loss_func, opt_func=opt_func, lr=lr, wd=wd, splitter=bilevel_splitter,

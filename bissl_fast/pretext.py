@@ -16,7 +16,7 @@ from .distributed import ShardedLearner, all_gather_cat, rank
 __all__ = ['pretext_models', 'small_stem_', 'Encoder', 'create_encoder', 'tiny_cnn', 'mlp', 'nt_xent', 'byol_loss',
            'PretextModel', 'SimCLR', 'frozen_bn_stats', 'BYOL', 'vicreg_loss', 'barlow_twins_loss', 'moco_loss',
            'VICReg', 'BarlowTwins', 'MoCo', 'knn_accuracy', 'KNNAccuracy', 'PretextCallback', 'PretextLearner',
-           'load_backbone_state', 'imagenet_state', 'img_size', 'pretext_learner']
+           'load_backbone_state', 'imagenet_state', 'img_size', 'check_pretext_bs', 'pretext_learner']
 
 # %% ../nbs/02_pretext.ipynb #d434a96a
 def _arch_model(arch, pretrained=False):
@@ -146,7 +146,7 @@ def byol_loss(p, z):
         return 2 - 2*F.cosine_similarity(p, z, dim=-1).mean()
 
 # %% ../nbs/02_pretext.ipynb #801854ca
-def _check_fits(module, sd, what='backbone'):
+def _check_fits(module, sd, what='backbone', fix='same arch, n_in and small_stem?'):
     "Raise a clear error unless state dict `sd` has exactly the keys and shapes of `module`'s"
     own = module.state_dict()
     missing,extra = [k for k in own if k not in sd],[k for k in sd if k not in own]
@@ -154,7 +154,7 @@ def _check_fits(module, sd, what='backbone'):
            for k,v in own.items() if k in sd and sd[k].shape != v.shape]
     msg = [f'{n}: {", ".join(o[:5])}{" ..." if len(o)>5 else ""}' for n,o in
            (('missing keys', missing), ('unexpected keys', extra), ('wrong shapes', bad)) if o]
-    if msg: raise ValueError(f'This state does not fit the {what} (same arch, n_in and small_stem?) — '
+    if msg: raise ValueError(f'This state does not fit the {what} ({fix}) — '
                              + '; '.join(msg))
 
 class PretextModel(Module):
@@ -398,7 +398,9 @@ def load_backbone_state(src):
     if isinstance(src, nn.Module): return {k:v.detach().clone() for k,v in src.state_dict().items()}
     if isinstance(src, (str, Path)):
         if not Path(src).is_file(): raise FileNotFoundError(f'No backbone file at {src}')
-        src = torch.load(src, map_location='cpu', weights_only=True)
+        with torch.serialization.safe_globals([L]):  # a full `Learner.save` holds fastai's optimizer state (in `L`s)
+            src = load_file(src, 'backbone file', 'pass the weights that `save_backbone` or `torch.save(state_dict)` '
+                            'wrote (`pretext.pth`, `bissl.pth`), a `Learner.save` file or a state dict')
     if not isinstance(src, dict):
         raise TypeError(f'Expected a state dict, a file, a PretextLearner or a module, got {type(src).__name__}')
     nest = next((n for n in _nested if isinstance(src.get(n), dict)), None)
@@ -441,10 +443,27 @@ def img_size(dls):
     "The larger side of the downstream images"
     return max(dls.valid.one_batch()[0].shape[-2:])
 
+def check_pretext_bs(dls):
+    "A pretext batch of one image teaches nothing: no other image to contrast, no batch statistics"
+    bs = getattr(getattr(dls, 'pretext', None), 'bs', None)
+    if bs is not None and bs < 2: raise SettingError(
+        f'`pretext_bs` must be a whole number ≥ 2, got {bs}: every pretext loss compares the images of a batch (the '
+        'negatives of SimCLR and MoCo, the batch statistics of BYOL, VICReg and Barlow Twins); pass pretext_bs=2 or more')
+
+_any = anything
+@ranged(dls=_any('a `BilevelDataLoaders`'), arch=_any('an arch: a function or a timm name'),
+        pretext=_any('a name in `pretext_models`, a `PretextModel` class or instance'), small_stem=boolean,
+        pretrained=_any("False, True or 'imagenet'"), n_in=whole(1), cut=_any('an int or a function'),
+        metrics=_any('metrics'), cbs=_any('callbacks'), opt_func=Range(test=callable, what='a fastai `opt_func`'),
+        loss_func=_any('a loss'), lr=positive, splitter=Range(test=callable, what='a function'), path=_any('a folder'),
+        model_dir=_any('a folder'), wd=optional(non_negative), wd_bn_bias=boolean, train_bn=boolean,
+        moms=_any('three momentums'), default_cbs=boolean)
 @delegates(Learner.__init__)
 def pretext_learner(dls, arch=None, pretext='simclr', small_stem=None, pretrained=False, n_in=3, cut=None,
                     metrics=None, cbs=None, opt_func=Adam, **kwargs):
     "A `PretextLearner` pretraining `arch` with `pretext` on `dls.pretext_dls()`; `small_stem=None`: on for ≤ 64 px"
+    check_ranges(pretext_learner, dict(kwargs, small_stem=small_stem, n_in=n_in, opt_func=opt_func))
+    check_pretext_bs(dls)
     if isinstance(pretext, str): pretext = check_choice(pretext.lower(), pretext_models, 'pretext')
     if isinstance(pretext, type):
         ps = inspect.signature(pretext).parameters
