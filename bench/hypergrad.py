@@ -13,9 +13,14 @@ Variants (`--variants`, comma-separated):
 - cg: joint CG, `--iters` iterations, graph once per stage, warm start (the engine before Lanczos);
 - cg-tol: joint CG to a relative residual of `--tol` (at most 50 iterations), warm start: how many HVPs the solves really need;
 - lanczos-K: K Lanczos steps on the first right-hand side, then the low-rank inverse for all N_U (K HVPs per stage);
+- cg-K: joint CG with K iterations per right-hand side, graph once per stage, warm start;
 - recycle-K: the same K steps, preconditioned by the `--recycle` Ritz pairs kept from the previous stage (K HVPs per stage). With
   `--batches B`, each Hessian batch is the next stage: `--lower-steps` lower steps (Adam on the pretext loss with a warm-up, as BiSSL's
   lower level) move the backbone in between, and one priming stage before the first measured one gives the recycle variants their first pairs.
+Modifiers after a colon, combinable (`lanczos-10:h4:cl`): `:hN` builds the Hessian on 1/N of the Hessian batch's images (the right-hand
+sides and the converged solve keep the whole batch: sub-sampled Newton's idea); `:branch` on one view's branch, ℓ(online(v1), target(v2)),
+whose Hessian estimates the full loss's by the views' symmetry (BYOL, MoCo: their target branch takes no gradient); `:cl` channels-last
+model and views; `:compile` HVPs by `torch.compile` of forward-over-reverse (`torch.func`), the forward rerun in each.
 Accuracy: the cosine of each variant's solutions with the converged solve — MINRES to a relative residual of `--truth-tol` — for
 `--truth-rhs` of the right-hand sides (first, last, and evenly between), the minimum reported; the minimum cosine with the reference's; and
 the cosine on the first right-hand side alone (the one Lanczos starts from: the gap to the minimum is what the later solves lose).
@@ -47,6 +52,8 @@ def get_args(argv=None):
     p.add_argument('--pretrain', type=int, default=0, help='stage-1 epochs before measuring (cached in bench/out/); 0: random init')
     p.add_argument('--pretrain-lr', type=float, default=3e-3)
     p.add_argument('--size', type=int, default=32, help='image size (px)')
+    p.add_argument('--small-stem', action=argparse.BooleanOptionalAction, default=None,
+                   help="ResNets' CIFAR stem (3×3, stride 1, no max-pool); default: the library's rule, on at ≤ 64 px")
     p.add_argument('--bs', type=int, default=16, help='pretext images per view; the downstream batch has the same size')
     p.add_argument('--hessian-bs', type=int, default=None, help='images per view of the Hessian batch of the non-reference variants '
                    '(default: --bs); the converged solve and the reference keep the full batch')
@@ -80,9 +87,10 @@ def get_dls(a):
 
 def stage_one(a, dls):
     "The pretext model: random, or trained for `a.pretrain` epochs (cached)"
-    pre = pretext_learner(dls, ARCHS[a.arch], pretext=a.pretext)
+    pre = pretext_learner(dls, ARCHS[a.arch], pretext=a.pretext, small_stem=a.small_stem)
     if a.pretrain:
-        f = OUT/f'stage1_{a.data}_{a.arch}_{a.pretext}_{a.size}px_bs{a.bs}_{a.pretrain}ep_seed{a.seed}.pth'
+        stem = '' if a.small_stem is None else '_small' if a.small_stem else '_std'
+        f = OUT/f'stage1_{a.data}_{a.arch}{stem}_{a.pretext}_{a.size}px_bs{a.bs}_{a.pretrain}ep_seed{a.seed}.pth'
         if f.exists(): pre.model.load_state_dict(torch.load(f, map_location=a.device))
         else:
             with pre.no_bar(), pre.no_logging(): pre.fit_one_cycle(a.pretrain, a.pretrain_lr)
@@ -107,6 +115,35 @@ def rhs(a, dls, lower):
             ld = F.cross_entropy(head(bb(x.as_subclass(torch.Tensor))), y.as_subclass(torch.Tensor))
             vs.append(tuple(g.detach() for g in torch.autograd.grad(ld, params)))
     return vs
+
+def variant(name):
+    "A variant's base name and modifiers: `:hN` the Hessian on 1/N of the batch's images, `:branch` one view's branch, `:cl` channels-last, `:compile`"
+    base, *mods = name.split(':')
+    bad = [m for m in mods if m not in ('branch', 'cl', 'compile') and not (m[:1] == 'h' and m[1:].isdigit())]
+    if bad: raise SystemExit(f'unknown modifier(s) {bad} in variant {name!r}')
+    return base, dict(div=next((int(m[1:]) for m in mods if m[:1] == 'h'), 1), branch='branch' in mods, cl='cl' in mods,
+                      compiled='compile' in mods)
+
+def branch_loss(lower, v1, v2):
+    "The loss of one view's branch, ℓ(online(v1), target(v2)): by the views' symmetry its Hessian estimates the full loss's, at half the cost"
+    if not hasattr(lower, 'target'): raise SystemExit(f'{type(lower).__name__}: its loss couples both views (negatives, batch statistics): no branch to take')
+    p1 = lower.predictor(lower.projector(lower.backbone(v1)))
+    with torch.no_grad(): t2 = lower.target(v2)
+    return lower.criterion((p1, p1, t2, t2))
+
+def compiled_hvp(lower, v1, v2, params):
+    "H·v by `torch.compile` of forward-over-reverse (`torch.func.jvp` of `grad`) on the pretext loss; each call reruns the forward"
+    from torch.func import functional_call, grad, jvp
+    names = [n for n,p in lower.named_parameters() if any(p is q for q in params)]
+    rest = {n: p for n,p in lower.named_parameters() if n not in names}
+    def loss(ps):
+        with preserved_buffers(lower): return lower.criterion(functional_call(lower, {**rest, **dict(zip(names, ps))}, (v1, v2)))
+    f = torch.compile(lambda ps, vs: jvp(grad(loss), (ps,), (vs,))[1])
+    ps = tuple(p.detach() for p in params)
+    t0, c0 = time.perf_counter(), time.process_time()
+    f(ps, tuple(torch.zeros_like(p) for p in ps))   # compiles: timed apart (`compiled_hvp.secs`), not as part of the solve
+    compiled_hvp.secs = (time.perf_counter() - t0, time.process_time() - c0)
+    return lambda vs: f(ps, tuple(vs))
 
 class Meter:
     "Timer, peak-memory meter and device sync in one"
@@ -162,16 +199,25 @@ def measure(a, lower, vs, v1, v2, priors):
                                on_negative='continue', info=(info := {})))
             n += info['iters']
         return xs, n, 0
-    def engine(solver):
-        "The library's solver (a `Solver` factory): one graph per stage"
+    def engine(solver, div=1, branch=False, cl=False, compiled=False):
+        "The library's solver (a `Solver` factory): one graph per stage, on 1/`div` of the Hessian batch, one view's branch, channels-last"
         def run():
-            with preserved_buffers(lower): loss = pretext_loss(a.hessian_bs)
-            s = solver()
-            s.load_state_dict(dict(prior=priors.get(run.name)))
-            s.build(loss, params, **kw)
-            del loss
-            xs, neg = [], 0
-            for v in vs: xs.append(s(v)); neg = max(neg, s.info.get('n_negative', int(s.info.get('negative_curvature', 0))))
+            n = (a.hessian_bs or a.bs)//div
+            fmt = torch.channels_last if cl else torch.contiguous_format
+            lower.to(memory_format=fmt)
+            w1, w2 = (v[:n].contiguous(memory_format=fmt) for v in (v1, v2))
+            try:
+                s = solver()
+                s.load_state_dict(dict(prior=priors.get(run.name)))
+                if compiled: s.use(ij_matvec(compiled_hvp(lower, w1, w2, params), **kw)); run.compile = compiled_hvp.secs
+                else:
+                    with preserved_buffers(lower), torch.autocast(torch.device(a.device).type, enabled=False):
+                        loss = branch_loss(lower, w1, w2) if branch else lower.pretext_loss(w1, w2)
+                    s.build(loss, params, **kw)
+                    del loss
+                xs, neg = [], 0
+                for v in vs: xs.append(s(v)); neg = max(neg, s.info.get('n_negative', int(s.info.get('negative_curvature', 0))))
+            finally: lower.to(memory_format=torch.contiguous_format)
             lz = isinstance(s, Lanczos)
             run.eigs, run.pairs = s.ritz[0].tolist() if lz else None, s.pairs(a.recycle) if lz else None
             s.release()
@@ -182,22 +228,29 @@ def measure(a, lower, vs, v1, v2, priors):
             'cg-tol': lambda: engine(partial(CG, iters=50, tol=a.tol, on_negative='stop'))}
     variants = {}
     for name in a.variants.split(','):
-        if name.startswith(('lanczos-', 'recycle-')): variants[name] = engine(partial(Lanczos, steps=int(name.split('-')[1]), short_stage=None))
-        elif name in make: variants[name] = make[name]()
+        base, mods = variant(name)
+        if base.startswith(('lanczos-', 'recycle-')): variants[name] = engine(partial(Lanczos, steps=int(base.split('-')[1]), short_stage=None), **mods)
+        elif base.startswith('cg-') and base[3:].isdigit(): variants[name] = engine(partial(CG, iters=int(base[3:]), on_negative='stop'), **mods)
+        elif base in make and name == base: variants[name] = make[base]()
         else: raise SystemExit(f'unknown variant {name!r}')
         variants[name].name = name
 
     with preserved_buffers(lower):   # warm-up, not timed: first calls pay for kernel selection and allocator growth
         for _ in range(2): hvp_operator(pretext_loss(), params)(vs[0])
+    idx = sorted({round(i*(a.nu-1)/max(a.truth_rhs-1, 1)) for i in range(a.truth_rhs)}) if a.truth_rhs else []
+    keep = set(range(a.nu)) if 'reference' in variants else set(idx)   # the solutions compared later; the others are dropped
     best, sols, counts = {}, {}, {}
     for rep in range(a.reps):   # interleaved, so that drifting machine load hits every variant alike
         for name, fn in variants.items():
-            with preserved_buffers(lower), Meter(a.device) as t: sols[name], *counts[name] = fn()
+            with preserved_buffers(lower), Meter(a.device) as t: xs, *counts[name] = fn()
+            if getattr(fn, 'compile', None):   # the compile (and its first call) is reported, not counted in the stage
+                t.secs, t.cpu = t.secs - fn.compile[0], t.cpu - fn.compile[1]
+                print(f'{name}: compile and first call {fn.compile[0]:.1f} s (CPU {fn.compile[1]:.1f} s), not in its row', flush=True)
+            sols[name] = [x if i in keep else None for i,x in enumerate(xs)]; del xs
             if name not in best or t.secs < best[name].secs: best[name] = t
             if a.verbose: print(f'rep {rep}, {name}: {t.secs:.2f} s, CPU {t.cpu:.2f} s', flush=True)
 
     # the converged solve, for a few right-hand sides
-    idx = sorted({round(i*(a.nu-1)/max(a.truth_rhs-1, 1)) for i in range(a.truth_rhs)}) if a.truth_rhs else []
     truth, tinfo = {}, []
     with preserved_buffers(lower): A = ij_matvec(hvp_operator(pretext_loss(), params), **kw)
     t0 = time.perf_counter()
@@ -208,7 +261,7 @@ def measure(a, lower, vs, v1, v2, priors):
     notes = []
     if idx: notes.append(f'converged solve: MINRES on right-hand sides {idx}: ' + ', '.join(f'{n} HVPs to {r:.1e}' for n,r in tinfo) +
                          f' ({time.perf_counter() - t0:.0f} s)')
-    big = max((n for n in variants if n.startswith('lanczos-')), key=lambda n: int(n.split('-')[1]), default=None)
+    big = max((n for n in variants if n.startswith('lanczos-') and n == variant(n)[0]), key=lambda n: int(n.split('-')[1]), default=None)
     if big and variants[big].eigs:
         e = variants[big].eigs
         notes.append(f'Ritz values of A = I + H/(lam+damping) from {big}: min {min(e):.3f}, max {max(e):.3f}, {sum(x <= 0 for x in e)} ≤ 0')
@@ -233,7 +286,7 @@ def main(argv=None):
     recycled = [n for n in a.variants.split(',') if n.startswith('recycle-')]
     if recycled:   # a priming stage: the recycle variants' first Ritz pairs
         lower_steps(a, lower, dls)
-        s = Lanczos(steps=max(int(n.split('-')[1]) for n in recycled), short_stage=None)
+        s = Lanczos(steps=max(int(variant(n)[0].split('-')[1]) for n in recycled), short_stage=None)
         with preserved_buffers(lower): s.build(lower.pretext_loss(*dls.pretext_batch()), list(lower.backbone.parameters()), lam=a.lam, damping=a.damping)
         s(vs[-1]); priors = {n: s.pairs(a.recycle) for n in recycled}; s.release()
     for b in range(a.batches):   # a different Hessian batch each time: the operator changes from stage to stage
@@ -244,15 +297,16 @@ def main(argv=None):
 
     knn = knn_accuracy(lower.backbone, dls) if a.data != 'synthetic' else float('nan')
     dev = torch.cuda.get_device_name() if a.device.startswith('cuda') else f'CPU, {torch.get_num_threads()} thread(s)'
-    print(f'\n{a.arch}, {a.pretext} {"stage-1 " + str(a.pretrain) + " epochs" if a.pretrain else "random init"} on {a.data} '
+    stem = {None: "the library's stem rule", True: 'small (CIFAR) stem', False: 'standard stem'}[a.small_stem]
+    print(f'\n{a.arch} ({stem}), {a.pretext} {"stage-1 " + str(a.pretrain) + " epochs" if a.pretrain else "random init"} on {a.data} '
           f'(k-NN accuracy {knn:.3f}), {a.size} px, 2×{a.bs} pretext views, {dev}, torch {torch.__version__}; N_U={a.nu}, '
-          f'lam={a.lam}, damping={a.damping}, best of {a.reps}, {a.batches} Hessian batch(es) {a.lower_steps} lower steps apart'
+          f'lam={a.lam}, damping={a.damping}, lower lr {a.lower_lr}, best of {a.reps}, {a.batches} Hessian batch(es) {a.lower_steps} lower steps apart'
           + (f', recycle-K carries {a.recycle} Ritz pairs' if recycled else '') + ': seconds are means, cosines minima'
           + (f'; Hessian batch of ours: 2×{a.hessian_bs}' if a.hessian_bs else '') +
           f'; speed-up from {"wall" if a.device.startswith("cuda") else "CPU"} seconds\n')
     mem_name = 'peak CUDA MiB' if a.device.startswith('cuda') else 'peak RSS +MiB'
-    print(f'| variant | s / stage | speed-up vs reference | CPU s | {mem_name} | HVPs / stage | Ritz ≤ 0 | cosine vs converged (min) | cosine vs reference (min) | cosine vs converged, first right-hand side (min) |')
-    print('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+    print(f'| variant | s / stage | speed-up vs reference | CPU s | {mem_name} | HVPs / stage | Ritz ≤ 0 | cosine vs converged (min) | cosine vs reference (min) | cosine vs converged, first right-hand side (min) | cosine vs converged per stage (min) |')
+    print('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
     mean = lambda name, k: sum(r[name][k] for r in runs)/len(runs)
     for name in runs[0]:
         secs, n, neg = mean(name, 0), runs[0][name][3], max(r[name][4] for r in runs)
@@ -260,6 +314,7 @@ def main(argv=None):
         k = 0 if a.device.startswith('cuda') else 1   # on the CPU, process CPU time: fair when other jobs share the cores
         speed = f'{mean("reference", k)/mean(name, k):.2f}×' if 'reference' in runs[0] and mean(name, k) > 0 else 'n/a'
         print(f'| {name} | {secs:.3f} | {speed} | {mean(name, 1):.2f} | {max(r[name][2] for r in runs):.0f} | {n} | '
-              f'{neg if name.startswith(("lanczos", "recycle")) else "–"} | {c_true:.4f} | {c_ref:.4f} | {c_first:.4f} |')
+              f'{neg if name.startswith(("lanczos", "recycle")) else "–"} | {c_true:.4f} | {c_ref:.4f} | {c_first:.4f} | '
+              + ' / '.join(f'{r[name][5]:.3f}' for r in runs) + ' |')
 
 if __name__ == '__main__': main()

@@ -145,7 +145,7 @@ class Checkpoint(Callback):
         if s.get('settings') == self.settings: return s
         if is_main(): print(f'{f}: a checkpoint of other settings: not resumed (this run overwrites it)')
 
-# %% ../nbs/03a_checkpoint.ipynb #daa90dc9
+# %% ../nbs/03a_checkpoint.ipynb #25c505e9
 @patch
 def _set_aside(self:Checkpoint, f, err):
     "Move unreadable checkpoint `f` to `f.corrupt`, with a warning: the run starts again from its beginning"

@@ -64,7 +64,7 @@ def check_writable(folder, what='run folder'):
         raise type(e)(e.errno, msg) from e
     return folder
 
-# %% ../nbs/00_core.ipynb #8c4ceb3c
+# %% ../nbs/00_core.ipynb #00379fde
 class SettingError(ValueError): "A setting outside its valid range"
 class SettingTypeError(SettingError, TypeError): "A setting of the wrong type"
 
@@ -110,7 +110,7 @@ def one_of(*choices): "One of `choices`"; return Range(test=lambda v: isinstance
 boolean = Range(test=lambda v: isinstance(v, (bool, np.bool_)), what='True or False')
 def optional(r): "`None` or a value in `r`"; return Range(test=lambda v: v is None or v in r, what=f'None or {r}')
 
-# %% ../nbs/00_core.ipynb #08559b8a
+# %% ../nbs/00_core.ipynb #2605e0ce
 def ranged(**ranges):
     "Decorator declaring the `Range` of each setting of a function or class (see `check_ranges`)"
     def _inner(f): f.ranges = {**getattr(f, 'ranges', {}), **ranges}; return f
@@ -219,7 +219,7 @@ def atomic_save(obj, file):
     "`torch.save(obj, file)`, atomically"
     return atomic_write(file, partial(torch.save, obj), size=_nbytes(obj))
 
-# %% ../nbs/00_core.ipynb #4ea29573
+# %% ../nbs/00_core.ipynb #f9f55439
 class FileReadError(ValueError): "A file that cannot be read: the message names it, what it seems to be, and what to do"
 
 def _pickle_of(file):
@@ -255,7 +255,7 @@ def load_file(file, what='checkpoint', fix='', **kwargs):
         raise FileReadError(f'the {what} {file} cannot be read: it seems to be {kind} ({type(e).__name__}: {err}); '
                             f'{fix or "delete it to start over"}') from e
 
-# %% ../nbs/00_core.ipynb #0ea0beb3
+# %% ../nbs/00_core.ipynb #c6daeb94
 class FolderLockedError(RuntimeError): "A run folder another process is writing"
 
 def _try_lock(f):

@@ -12,7 +12,7 @@ from torch.func import functional_call
 from .core import *
 from .data import BilevelDataLoaders
 from .pretext import PretextModel, create_encoder, pretext_models, imagenet_state, img_size, check_pretext_bs
-from .hypergrad import preserved_buffers, get_solver
+from .hypergrad import preserved_buffers, get_solver, finite_mask
 from .checkpoint import *
 from .tasks import task_setup, task_learner, backbone_names
 from .distributed import (ShardedLearner, shard_dl, unshard_dl, average, average_grads, is_main, is_distributed,
@@ -98,6 +98,7 @@ class BilevelCallback(Callback):
         lower_steps:int=20, # lower (pretext) steps per alternation
         upper_steps:int=8, # upper (downstream) steps per alternation
         solver:str='lanczos', # implicit-gradient solver: a name in `solvers`, or a `Solver` with its own settings
+        hessian_frac:float=1., # fraction of a pretext batch's images whose views build each stage's Hessian, in (0, 1] (1: the paper's operator)
         lower_lr:float=1e-3, # peak learning rate of the lower optimizer (warmup, then cosine over all lower steps)
         lower_wd:float=1e-6, # weight decay of the lower optimizer
         lower_opt_func=FusedAdam, # the lower optimizer, a fastai `opt_func`
@@ -211,7 +212,7 @@ def after_backward(self:BilevelCallback):
     "Replace θ_P's gradient v by the implicit term (I + H/(λ+δ))⁻¹v, added to θ_D's gradient"
     v = [torch.zeros_like(p) if p.grad is None else p.grad for p in self.theta_lower]
     for p in self.theta_lower: p.grad = None
-    finite = torch.stack([o.isfinite().all() for o in v]).all()  # one host sync, not one per tensor
+    finite = finite_mask(v).all()  # one host sync, not one per tensor
     if is_distributed(): finite = average((finite.float(),))[0] == 1  # all ranks skip or solve together
     if not finite:
         if getattr(self.learn, 'scaler', None) is not None and self.learn.scaler.is_enabled():
@@ -322,13 +323,20 @@ def upper_left(self:BilevelCallback):
     return self.upper_steps if dl is None else min(self.upper_steps, len(dl) - getattr(self.learn, 'iter', 0))
 
 @patch
+def hessian_batch(self:BilevelCallback):
+    "The stage's Hessian batch: both views of the first `hessian_frac` of a fresh pretext batch's images (at least 2)"
+    v1,v2 = self.dls.pretext_batch()
+    n = max(2, round(len(v1)*self.hessian_frac))
+    return v1[:n],v2[:n]
+
+@patch
 def lower_stage(self:BilevelCallback):
     "Run the lower steps, then build the stage's solver on one Hessian batch for the coming upper steps"
     t0 = time.perf_counter()
     self.release()
     self.lower.train()
     for _ in range(self.lower_steps): self.lower_step()
-    v1,v2 = self.dls.pretext_batch()
+    v1,v2 = self.hessian_batch()
     # the Hessian in fp32: its loss and its first-order graph (a backward under fastai's autocast would be cast too)
     with preserved_buffers(self.lower), torch.autocast(one_param(self.lower).device.type, enabled=False):
         loss = self.lower.pretext_loss(v1, v2)

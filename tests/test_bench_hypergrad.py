@@ -33,3 +33,21 @@ def test_bench_lowrank_transfer_tiny():
     for k,v in rows.items(): assert all(-1 <= float(c) <= 1 for c in v[1:]), (k, v)
     # damping 100 makes A close to I: the first right-hand side is solved, and the Richardson step helps the later ones
     assert float(rows['L10'][1]) > 0.999 and float(rows['L10+R'][2]) >= float(rows['L10'][2]), r.stdout
+
+def test_bench_pareto_tiny(tmp_path):
+    "bench/pareto.py: one configuration end to end, modifiers included; the front holds no variant another beats in time and cosine"
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(ROOT)}
+    r = subprocess.run([sys.executable, 'bench/pareto.py', '--configs', 'tiny_cnn:byol', '--batches', '2', '--truth-rhs', '1',
+                        '--variants', 'first-order,lanczos-3,lanczos-3:h2', '--out', str(tmp_path), '--table', str(tmp_path/'table.md'),
+                        '--extra=--size 8 --bs 8 --nu 2 --lower-steps 2 --pretrain 0'],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    text = (tmp_path/'table.md').read_text()
+    rows = {m.group(1): m.group(2).split(' | ') for m in re.finditer(r'^\| ([a-z0-9:-]+) \| (.*) \|$', text, re.M) if m.group(1) not in ('variant', '---')}
+    assert {'first-order', 'lanczos-3', 'lanczos-3:h2', 'lanczos-10:branch'} <= set(rows), text   # BYOL adds the one-branch rows
+    for k,v in rows.items():
+        assert -1 <= float(v[2]) <= 1 and len(v[3].split(' / ')) == 2, (k, v)                   # min cosine; one per stage
+        assert abs(float(v[2]) - min(float(c) for c in v[3].split(' / '))) < 1e-3, (k, v)
+    front = {k for k,v in rows.items() if v[4] == 'yes'}
+    sec, cos = {k: float(v[0]) for k,v in rows.items()}, {k: float(v[2]) for k,v in rows.items()}
+    assert front and all(not (sec[j] <= sec[k] and cos[j] > cos[k]) for k in front for j in rows), text
