@@ -131,13 +131,19 @@ _stage = dict(dls=_any('a `BilevelDataLoaders` or a function building one'), arc
               cbs=_any('callbacks'), ckpt_every=Checkpoint.ranges['every'], ckpt_minutes=Checkpoint.ranges['minutes'])
 
 class FiniteLoss(Callback):
-    "Stop a fit at its first non-finite training loss, before that step and before any checkpoint, naming the lr to lower"
+    "Stop a fit at its first non-finite training loss (before that step), or at non-finite weights after an epoch's last step (before its checkpoint), naming the lr to lower"
     order = 100  # after the callbacks that make the loss
     def __init__(self, stage, lr, option): self.stage,self.lr,self.option = stage,lr,option
+    def _stop(self, what): raise FloatingPointError(
+        f'{self.stage}: {what} at epoch {self.epoch}, batch {self.iter}: the weights diverged, and nothing was saved. '
+        f'Lower its learning rate (`lr`, now {self.lr}; {self.option})')
     def after_loss(self):
-        if self.training and not torch.isfinite(self.learn.loss).all(): raise FloatingPointError(
-            f'{self.stage}: the training loss is {self.learn.loss.item()} at epoch {self.epoch}, batch {self.iter}: the '
-            f'weights diverged, and nothing was saved. Lower its learning rate (`lr`, now {self.lr}; {self.option})')
+        if self.training and not torch.isfinite(self.learn.loss).all(): self._stop(f'the training loss is {self.learn.loss.item()}')
+    def after_step(self):
+        if self.iter+1 < self.n_iter: return  # one check per epoch: a finite loss next step catches the others
+        ps = [p for p in self.learn.model.parameters() if p.numel()]
+        if ps and not torch.stack(torch._foreach_norm(ps, math.inf)).isfinite().all():
+            self._stop('the weights are not finite after the last step')
 
 @ranged(**_stage, epochs=whole(1), lr=positive)
 def pretrain(dls, arch, pretext='simclr', epochs=100, lr=3e-3, out='runs/run', seed=0, tag=None, cbs=None,
@@ -164,7 +170,9 @@ def pretrain(dls, arch, pretext='simclr', epochs=100, lr=3e-3, out='runs/run', s
 # %% ../nbs/05_compare.ipynb #fc9a933a
 def load_pretext_model(model, file, arch, pretext):
     "Load stage 1's pretext model `file` into `model` (`pretext` on `arch`), or say why it does not fit and what to pass"
-    sd = load_file(file, 'stage-1 pretext model', 'run stage 1 again (`bissl_fast pretrain`), or pass another one')
+    with torch.serialization.safe_globals([L]):  # a `Learner.save` of stage 1 holds fastai's optimizer state (in `L`s)
+        sd = load_file(file, 'stage-1 pretext model', 'run stage 1 again (`bissl_fast pretrain`), or pass another one')
+    if isinstance(sd.get('model'), dict) and 'opt' in sd: sd = sd['model']  # a `Learner.save`: its model
     own = model.state_dict()
     if set(sd) == set(model.backbone.state_dict()): raise FileReadError(
         f'{file} holds a backbone (as `pretext.pth` does), not the whole stage-1 pretext model (backbone and pretext '
@@ -214,19 +222,19 @@ class ValidHistory(Callback):
     def state_dict(self): return list(self.hist)  # kept in `Checkpoint`s, so a resumed run has the whole history
     def load_state_dict(self, s): self.hist = list(s)
 
+from .pretext import load_backbone_state
+
 def load_encoder(dls, arch, state=None, n_in=3, small_stem=None):
     "An `Encoder` for `arch` (small stem for images ≤ 64 px, as `pretext_learner` chooses) with `state`, or random"
     small_stem = ifnone(small_stem, img_size(dls) <= 64)
-    enc,src = create_encoder(get_arch(arch), n_in, False, small_stem),state
-    if isinstance(state, (str, Path)):
-        state = load_file(state, 'backbone file', 'run the stage that writes it again, or pass another backbone')
+    enc = create_encoder(get_arch(arch), n_in, False, small_stem)
     if state is None: return enc
-    try: enc.load_state(state)
-    except ValueError as e:
-        what = f'the backbone {src}' if isinstance(src, (str, Path)) else 'this backbone state'
-        raise FileReadError(f'{what} does not fit {readable_name(get_arch(arch))} (n_in={n_in}, small_stem={small_stem}): '
-                            f'{e}; pass the arch it was trained with (`arch`, `--arch`)') from e
-    return enc
+    file = isinstance(state, (str, Path))
+    sd = load_backbone_state(state)  # what `pretrained=` takes: a file names itself if it cannot be read
+    try: return enc.load_state(sd, f'the backbone {state}' if file else 'this backbone state',
+                               what=f'{readable_name(get_arch(arch))} (n_in={n_in}, small_stem={small_stem})',
+                               fix='pass the arch it was trained with (`arch`, `--arch`)')
+    except ValueError as e: raise FileReadError(str(e)) from e
 
 class FrozenBackbone(Callback):
     "Keep the backbone in eval mode while the head trains: a linear probe's features stay, BN statistics included"

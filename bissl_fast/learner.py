@@ -5,6 +5,7 @@
 # %% ../nbs/04_learner.ipynb #b61f242c
 from __future__ import annotations
 import math, time, warnings, itertools, inspect
+from contextlib import contextmanager
 from copy import deepcopy
 from fastai.vision.all import *
 from fastai.callback.fp16 import MixedPrecision
@@ -74,7 +75,8 @@ def proximal(ps, qs, lam):
     return torch.stack(torch._foreach_norm(d)).pow(2).sum()*(lam/2),torch._foreach_mul(d, lam)
 
 @ranged(params=anything('tensors'), max_norm=positive)
-def clip_grads_(params, max_norm):
+def clip_grads_(params, # tensors whose gradients are clipped together
+                max_norm): # largest total gradient norm
     "`nn.utils.clip_grad_norm_` (the same ops, so the same numbers) without its per-tensor `to`; returns the total norm"
     positive(max_norm, 'max_norm', fix='a negative norm flips the gradients, 0 freezes the weights')
     gs = [p.grad for p in params if p.grad is not None]
@@ -201,7 +203,9 @@ def after_pred(self:BilevelCallback):
 def after_loss(self:BilevelCallback):
     loss_imp = self.loss_func(to_float(self.pred_lower), *self.yb)
     self.pred_lower = None
-    self._check_finite(loss_imp + self.loss_grad, 'upper', f'alternation {self.n_alt}, batch {self.iter}')
+    self._check_finite({('the upper loss on θ_D, L_D(θ_D, φ_D),', 'upper', False): self.loss_grad,
+                        ('the upper loss on θ_P, L_D(θ_P, φ_D),', 'lower', True): loss_imp},
+                       f'alternation {self.n_alt}, batch {self.iter}')
     self.stats['upper_imp'].append(loss_imp.detach()); self.stats['upper_cls'].append(self.loss_grad.detach())
     self.learn.loss_grad = loss_imp + self.gamma*self.loss_grad
     self.learn.loss = self.loss_grad.detach().clone()
@@ -218,8 +222,9 @@ def after_backward(self:BilevelCallback):
         if getattr(self.learn, 'scaler', None) is not None and self.learn.scaler.is_enabled():
             for p in self.theta_upper: p.grad = torch.full_like(p, float('inf'))  # the scaler skips this step
             return
-        raise FloatingPointError(f'non-finite upper-level gradient at alternation {self.n_alt}: lower `lr`')
-    x = self.stage(v)
+        raise self._diverged("a non-finite upper-level gradient in θ_P (the solve's right-hand side)", 'upper',
+                             f'alternation {self.n_alt}, batch {self.iter}')
+    with self._solving(f'alternation {self.n_alt}, batch {self.iter}'): x = self.stage(v)
     for p,xi in zip(self.theta_upper, x): p.grad = xi.to(p.dtype) if p.grad is None else p.grad.add_(xi)
     for k,val in self.stage.stats().items(): self.stats[k].append(val)
 
@@ -249,25 +254,41 @@ def _largest(ps):
 _levels = dict(upper=('θ_D', 'upper', 'lr'), lower=('θ_P', 'lower', 'lower_lr'))
 
 @patch
-def diverged_level(self:BilevelCallback, level='lower'):
-    "`'upper'` or `'lower'`: the level whose backbone blew up (non-finite, or 100× the other's largest |weight|), else `level`"
+def diverged_level(self:BilevelCallback, level='lower', shared=True):
+    "The level whose backbone diverged: the one with non-finite weights; else, for a value of both levels (`shared`), the one 100× the other's largest |weight|; else `level`"
     u,l = _largest(self.theta_upper),_largest(self.theta_lower)
-    if u > 100*max(l, 1.): return 'upper'
-    if l > 100*max(u, 1.): return 'lower'
+    if math.isinf(u) != math.isinf(l): return 'upper' if math.isinf(u) else 'lower'
+    if shared and u > 100*max(l, 1.): return 'upper'
+    if shared and l > 100*max(u, 1.): return 'lower'
     return level
 
 @patch
-def _check_finite(self:BilevelCallback, loss, level, where):
-    "Raise a `FloatingPointError` naming the level that diverged, unless `loss` is finite"
-    if torch.isfinite(loss).all(): return
-    lv = self.diverged_level(level)
-    th,nm,fix = _levels[lv]
-    lr = self.lower_lr if lv == 'lower' else getattr(self.learn, 'lr', None) if self.learn is not None else None
+def _diverged(self:BilevelCallback, what, level, where, shared=True):
+    "The `FloatingPointError` for `what` (a value of `level`, of both if `shared`) at `where`: the backbone that diverged, its lr"
+    lv = self.diverged_level(level, shared)
+    th,nm,opt = _levels[lv]
+    lr = self.lower_lr if lv == 'lower' else getattr(self, 'upper_lr', getattr(self.learn, 'lr', None))
     u,l = _largest(self.theta_upper),_largest(self.theta_lower)
-    raise FloatingPointError(
-        f'the {level}-level loss is {loss.item()} at {where}; nothing was updated. {th}, the {nm} backbone, diverged '
-        f'(largest |weight|: θ_D {u:.3g}, θ_P {l:.3g}). Lower the {nm} learning rate (`{fix}`'
-        + (f', now {lr:g}' if isinstance(lr, (int, float)) else '') + '), or raise `damping`/clipping')
+    now = f', now {lr:g}' if isinstance(lr, (int, float)) else ''
+    return FloatingPointError(f'{what} at {where}, so the fit stopped before that step. {th}, the {nm} backbone, diverged '
+                              f'(largest |weight|: θ_D {u:.3g}, θ_P {l:.3g}): lower the {nm} learning rate (`{opt}`{now})'
+                              + (', or raise `damping`' if lv == 'lower' else ''))
+
+@patch
+def _check_finite(self:BilevelCallback, terms, where):
+    "Unless the terms `{(name, level, shared): loss}` add up to a finite loss, raise `_diverged` for the first non-finite one"
+    if torch.isfinite(sum(terms.values())).all(): return  # one host sync when all is well
+    bad = [(k,v) for k,v in terms.items() if not torch.isfinite(v).all()] or [(('their sum', 'lower', True), sum(terms.values()))]
+    (what,level,shared),loss = bad[0]
+    raise self._diverged(f'{what} is {loss.item()}', level, where, shared)
+
+@patch
+@contextmanager
+def _solving(self:BilevelCallback, where):
+    "A context where the solver's `FloatingPointError` (its Hessian-vector products blew up) becomes `_diverged`'s"
+    try: yield
+    except FloatingPointError as e:
+        raise self._diverged(f'the implicit solve failed ({str(e).split(". ")[0]})', 'lower', where) from e
 
 class _StepProbe:
     "Stand in for optimizer `opt` in a `GradScaler`, recording whether the scaler let the step through"
@@ -299,16 +320,15 @@ def lower_step(self:BilevelCallback):
     with self._amp(): loss_p = lower.pretext_loss(v1, v2).float()
     ps = [p for p in self.theta_lower if p.requires_grad]
     reg,reg_grad = proximal(ps, [q for p,q in zip(self.theta_lower, self.theta_upper) if p.requires_grad], self.lam)
-    self._check_finite(loss_p+reg, 'lower', f'lower step {self.n_lower}')
+    self._check_finite({('the pretext loss', 'lower', False): loss_p, ('the proximal term (λ/2)‖θ_P − θ_D‖²', 'lower', True): reg},
+                       f'lower step {self.n_lower}')
     probe = _StepProbe(opt)
     norm = self._lower_grads(loss_p, ps, reg_grad, scaler, probe)
     if scaler.is_enabled(): scaler.step(probe); scaler.update()   # skips the step if a gradient overflowed
     elif torch.isfinite(norm): probe.step()
     else:
         opt.zero_grad()
-        raise FloatingPointError(f'non-finite lower-level gradient at lower step {self.n_lower} (the loss was finite); '
-                                 'nothing was updated. Lower `lower_lr` or `clip`, or check the pretext model for '
-                                 'NaN/Inf')
+        raise self._diverged('a non-finite lower-level gradient (its loss was finite)', 'lower', f'lower step {self.n_lower}')
     opt.zero_grad()
     if probe.stepped: lower.after_update()
     self.n_lower += 1
@@ -341,7 +361,8 @@ def lower_stage(self:BilevelCallback):
     with preserved_buffers(self.lower), torch.autocast(one_param(self.lower).device.type, enabled=False):
         loss = self.lower.pretext_loss(v1, v2)
         solver = self.solver.for_stage(self.upper_left())
-        self.stage = solver.build(loss, self.theta_lower, self.lam, self.damping, reduce=average)
+        with self._solving(f'the Hessian batch of alternation {self.n_alt}'):
+            self.stage = solver.build(loss, self.theta_lower, self.lam, self.damping, reduce=average)
     self.n_alt += 1
     self.stats['alt_s'].append(time.perf_counter()-t0)
 
@@ -484,6 +505,7 @@ def fit_bilevel(self:BilevelLearner,
     hw = ifnone(head_warmup, cb.head_warmup)
     if hw and not cb.head_warmed and start_epoch == 0: self.warmup_head(hw)
     lr,cb.alternations = ifnone(lr, self.lr),alternations
+    cb.upper_lr = lr  # the upper lr a divergence names
     sched = ParamScheduler({'lr': SchedCos(lr, lr/div_final)})
     self.fit(n_epoch, lr, cbs=L(sched)+L(cbs), start_epoch=start_epoch, **kwargs)
     return self
@@ -529,9 +551,22 @@ def _check_dls(dls):
         pretext_kwargs=anything('a dict'), upper=anything('a function'), loss_func=anything('a loss'), metrics=anything('metrics'),
         opt_func=Range(test=callable, what='a fastai `opt_func`'), lr=positive, wd=non_negative, cbs=anything('callbacks'))
 @delegates(BilevelCallback, keep=True, but=['alternations'])
-def bissl_learner(dls, arch=None, pretext='simclr', pretrained=None,
-                  n_out=None, n_in=3, small_stem=None, cut=None, pretext_kwargs=None,  # the models
-                  upper=None, loss_func=None, metrics=None, opt_func=partial(SGD, mom=0.9), lr=0.03, wd=5e-4, cbs=None,
+def bissl_learner(dls, # downstream `train`/`valid` loaders and the unlabeled `pretext` one
+                  arch=None, # the backbone's arch: a torchvision-style function or a timm name
+                  pretext='simclr', # the lower level's pretext task
+                  pretrained=None, # where both backbones start: a stage-1 `PretextLearner`, a backbone state or file, 'imagenet'
+                  n_out=None, # downstream outputs (None: from the data)
+                  n_in=3, # input channels
+                  small_stem=None, # a small-image stem (None: for images ≤ 64 px)
+                  cut=None, # where to cut `arch` into a backbone (None: fastai's rule)
+                  pretext_kwargs=None, # more settings of the pretext model
+                  upper=None, # the downstream model's builder (None: the task's; a linear head for classification)
+                  loss_func=None, # the downstream loss (None: the task's)
+                  metrics=None, # downstream metrics (None: the task's)
+                  opt_func=partial(SGD, mom=0.9), # the upper optimizer
+                  lr=0.03, # peak upper learning rate
+                  wd=5e-4, # upper weight decay
+                  cbs=None, # more callbacks
                   **kwargs):  # BiSSL's settings (`BilevelCallback`), then `Learner`'s
     "A `BilevelLearner` for BiSSL on `dls` with backbone `arch`, from `pretrained` (a state, a file or a stage-1 learner)"
     _check_dls(dls); _check_moved(kwargs); check_pretext_bs(dls)

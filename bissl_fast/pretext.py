@@ -77,10 +77,10 @@ class Encoder(Module):
             elif r[1] is not None: out[r[1] + (k[len(r[0]):] if r[0] else '.'+k)] = v
         return out
 
-    def load_state(self, sd):
-        "Load state dict `sd` (this encoder's, torchvision or timm layout) after checking its keys and shapes"
+    def load_state(self, sd, src='this state', **kwargs):
+        "Load state dict `sd` (this encoder's, torchvision or timm layout) after checking its keys and shapes (`_check_fits`)"
         sd = self.map_state(sd)
-        _check_fits(self, sd)
+        _check_fits(self, sd, src=src, **kwargs)
         self.load_state_dict(sd)
         return self
 
@@ -146,16 +146,16 @@ def byol_loss(p, z):
         return 2 - 2*F.cosine_similarity(p, z, dim=-1).mean()
 
 # %% ../nbs/02_pretext.ipynb #801854ca
-def _check_fits(module, sd, what='backbone', fix='same arch, n_in and small_stem?'):
-    "Raise a clear error unless state dict `sd` has exactly the keys and shapes of `module`'s"
+def _check_fits(module, sd, what='the backbone', src='this state',
+                fix='pass weights of this arch, or the arch (and `n_in`, `small_stem`) they were trained with'):
+    "Raise a clear error unless state dict `sd` (from `src`) has exactly the keys and shapes of `module`'s"
     own = module.state_dict()
     missing,extra = [k for k in own if k not in sd],[k for k in sd if k not in own]
     bad = [f'{k} {tuple(sd[k].shape)} (expected {tuple(v.shape)})'
            for k,v in own.items() if k in sd and sd[k].shape != v.shape]
     msg = [f'{n}: {", ".join(o[:5])}{" ..." if len(o)>5 else ""}' for n,o in
            (('missing keys', missing), ('unexpected keys', extra), ('wrong shapes', bad)) if o]
-    if msg: raise ValueError(f'This state does not fit the {what} ({fix}) — '
-                             + '; '.join(msg))
+    if msg: raise ValueError(f'{src} does not fit {what} ({"; ".join(msg)}): {fix}')
 
 class PretextModel(Module):
     "Base pretext model: a `backbone` `Encoder` and head(s); `forward(v1, v2)` → `pred`, `criterion(pred)` → loss"
@@ -170,9 +170,14 @@ class PretextModel(Module):
         return [p for p in self.parameters() if p.requires_grad and id(p) not in bb]
     def load_backbone(self, src):
         "Load a backbone state (see `load_backbone_state`; torchvision and timm layouts too), checking keys and shapes"
-        sd = load_backbone_state(src)
-        if isinstance(self.backbone, Encoder): self.backbone.load_state(sd)
-        else: _check_fits(self.backbone, sd); self.backbone.load_state_dict(sd)
+        sd,file = load_backbone_state(src),isinstance(src, (str, Path))
+        nm = f'the backbone file {src}' if file else 'this backbone state'
+        try:
+            if isinstance(self.backbone, Encoder): self.backbone.load_state(sd, nm)
+            else: _check_fits(self.backbone, sd, src=nm); self.backbone.load_state_dict(sd)
+        except ValueError as e:
+            if file: raise FileReadError(str(e)) from e  # as a file that cannot be read
+            raise
         return self
 
 # %% ../nbs/02_pretext.ipynb #21140947
