@@ -141,19 +141,24 @@ class Checkpoint(Callback):
         f = self.file(learn)
         if not f.exists(): return None
         try: s = load_file(f, map_location=learn.dls.device, weights_only=False)
-        except FileReadError as e: return self._set_aside(f, e)
+        except FileReadError: return self._set_aside(f)
+        if not (isinstance(s, dict) and {'learner', 'pos'} <= set(s)): raise FileReadError(
+            f'{f} is not a checkpoint: it seems to be {file_kind(f)}' + (f' with keys {sorted(map(str, s))[:5]}' if
+            isinstance(s, dict) else '') + ' that another program wrote there; move it away, or pass another `fname`')
         if s.get('settings') == self.settings: return s
         if is_main(): print(f'{f}: a checkpoint of other settings: not resumed (this run overwrites it)')
 
 # %% ../nbs/03a_checkpoint.ipynb #25c505e9
 @patch
-def _set_aside(self:Checkpoint, f, err):
+def _set_aside(self:Checkpoint, f):
     "Move unreadable checkpoint `f` to `f.corrupt`, with a warning: the run starts again from its beginning"
     bad = f.with_name(f.name + '.corrupt')
     if is_main():
+        kind = file_kind(f)
         os.replace(f, bad)
-        warnings.warn(f'{err}. It was moved to {bad}, and this run starts again from its beginning (the last state '
-                      'saved whole); delete that file once you no longer need it')
+        warnings.warn(f'the checkpoint {f} cannot be read: it seems to be {kind}. It was moved to {bad}, and this run '
+                      'starts again from its beginning (the last state saved whole); delete that file once you no longer '
+                      'need it')
 
 # %% ../nbs/03a_checkpoint.ipynb #4fcceb68
 @patch

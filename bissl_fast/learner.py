@@ -203,8 +203,8 @@ def after_pred(self:BilevelCallback):
 def after_loss(self:BilevelCallback):
     loss_imp = self.loss_func(to_float(self.pred_lower), *self.yb)
     self.pred_lower = None
-    self._check_finite({('the upper loss on θ_D, L_D(θ_D, φ_D),', 'upper', False): self.loss_grad,
-                        ('the upper loss on θ_P, L_D(θ_P, φ_D),', 'lower', True): loss_imp},
+    self._check_finite({('the upper loss on θ_D (L_D(θ_D, φ_D))', 'upper', False): self.loss_grad,
+                        ('the upper loss on θ_P (L_D(θ_P, φ_D))', 'lower', True): loss_imp},
                        f'alternation {self.n_alt}, batch {self.iter}')
     self.stats['upper_imp'].append(loss_imp.detach()); self.stats['upper_cls'].append(self.loss_grad.detach())
     self.learn.loss_grad = loss_imp + self.gamma*self.loss_grad

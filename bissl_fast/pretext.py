@@ -386,9 +386,16 @@ class PretextLearner(ShardedLearner):
         return atomic_save(unwrap(self.model).backbone.state_dict(), self._backbone_file(file))
 
     def load_backbone(self, file):
-        "Load a backbone saved by `save_backbone` (checking keys and shapes); `file` may also be a state dict"
-        unwrap(self.model).load_backbone(file if isinstance(file, dict) else self._backbone_file(file))
+        "Load a backbone saved by `save_backbone` (checking keys and shapes); `file` may also be a file's path or a state dict"
+        if not isinstance(file, dict) and not Path(file).is_file(): file = self._backbone_file(file)
+        unwrap(self.model).load_backbone(file)
         return self
+
+    def export(self, fname='export.pkl', **kwargs):
+        "fastai's `export`, without the BiSSL loaders kept beside (`bissl_dls`): a pretext loader's live iterator does not pickle"
+        bd,self.bissl_dls = self.bissl_dls,None
+        try: return Learner.export(self, fname, **kwargs)
+        finally: self.bissl_dls = bd
 
 # %% ../nbs/02_pretext.ipynb #979bfe2c
 # where checkpoints of Lightning, fastai, plain loops keep the weights
@@ -402,7 +409,8 @@ def load_backbone_state(src):
     if isinstance(src, PretextModel): src = src.backbone
     if isinstance(src, nn.Module): return {k:v.detach().clone() for k,v in src.state_dict().items()}
     if isinstance(src, (str, Path)):
-        if not Path(src).is_file(): raise FileNotFoundError(f'No backbone file at {src}')
+        if not Path(src).is_file(): raise FileNotFoundError(
+            f'No backbone file at {src}: pass the file that `save_backbone` or `bissl_fast pretrain` wrote (`pretext.pth`)')
         with torch.serialization.safe_globals([L]):  # a full `Learner.save` holds fastai's optimizer state (in `L`s)
             src = load_file(src, 'backbone file', 'pass the weights that `save_backbone` or `torch.save(state_dict)` '
                             'wrote (`pretext.pth`, `bissl.pth`), a `Learner.save` file or a state dict')
@@ -464,8 +472,17 @@ _any = anything
         model_dir=_any('a folder'), wd=optional(non_negative), wd_bn_bias=boolean, train_bn=boolean,
         moms=_any('three momentums'), default_cbs=boolean)
 @delegates(Learner.__init__)
-def pretext_learner(dls, arch=None, pretext='simclr', small_stem=None, pretrained=False, n_in=3, cut=None,
-                    metrics=None, cbs=None, opt_func=Adam, **kwargs):
+def pretext_learner(dls, # a `BilevelDataLoaders`: the learner trains on its unlabeled `pretext` loaders
+                    arch=None, # the backbone's arch: a torchvision-style function or a timm name
+                    pretext='simclr', # the pretext task (and its settings from `kwargs`)
+                    small_stem=None, # a small-image stem (None: for images ≤ 64 px)
+                    pretrained=False, # start from the arch's pretrained weights ('imagenet': cached ones only)
+                    n_in=3, # input channels
+                    cut=None, # where to cut `arch` into a backbone (None: fastai's rule)
+                    metrics=None, # metrics (None: k-NN accuracy of the backbone on the labeled images)
+                    cbs=None, # more callbacks
+                    opt_func=Adam, # the optimizer
+                    **kwargs): # the pretext model's settings, then `Learner`'s
     "A `PretextLearner` pretraining `arch` with `pretext` on `dls.pretext_dls()`; `small_stem=None`: on for ≤ 64 px"
     check_ranges(pretext_learner, dict(kwargs, small_stem=small_stem, n_in=n_in, opt_func=opt_func))
     check_pretext_bs(dls)
