@@ -722,13 +722,24 @@ def _one_repeat(r, dls_fn, arch, kwargs):
         compare(dls_fn, arch, out=out, seeds=[r], tune_seed=r, stage_seed=r, show=False, **kwargs)
     return r
 
-_stop_signals = (signal.SIGTERM, signal.SIGINT)
-_signalled = []  # in a repeat's process: the stop signals it got (then it starts no other repeat)
+def _check_picklable(*objs):
+    "Raise a clear error if `objs` cannot be sent to another process"
+    try: pickle.dumps(objs)
+    except Exception as e: raise ValueError(
+        f'jobs > 1 runs the repeats in other processes, which must receive the data function and settings: {e}. Pass a '
+        'module-level function (or a `partial` of one) as `dls_fn`, not a lambda or a function defined in a notebook, '
+        'or use jobs=1.') from e
 
-def _on_signal_idle(parent, signum, frame):
-    "A stop signal to a repeat's process between repeats: it ends if the study (`parent`) is gone, else remembers it"
-    if os.getppid() != parent: os._exit(128+signum)
-    _signalled.append(signum)
+_stop_signals = (signal.SIGTERM, signal.SIGINT)
+
+class _Worker:
+    "A repeat's process: the study's process id, and the stop signals it got (after one, it starts no other repeat)"
+    parent,signalled = None,[]
+
+def _on_signal_idle(signum, frame):
+    "A stop signal to a repeat's process between repeats: it ends if the study is gone, else remembers it"
+    if os.getppid() != _Worker.parent: os._exit(128+signum)
+    _Worker.signalled.append(signum)
 
 def _die_with(parent):
     "Have this process get SIGTERM when its parent process ends, however it ends (Linux)"
@@ -739,35 +750,30 @@ def _die_with(parent):
 def _init_worker(threads, parent):
     "Start a repeat's process: `threads` threads, its own process group (the study passes signals on), ends with the study"
     torch.set_num_threads(threads)
+    _Worker.parent = parent
     if hasattr(os, 'setpgrp'): os.setpgrp()  # a Ctrl-C in the terminal reaches the study alone, which passes it on
-    for s in _stop_signals: signal.signal(s, partial(_on_signal_idle, parent))
+    for s in _stop_signals: signal.signal(s, _on_signal_idle)
     _die_with(parent)
 
 def _stop_now(signum, frame):
     "A stop signal to a repeat's process outside a fit (inside one, its `Checkpoint` takes it)"
-    _signalled.append(signum)
+    _Worker.signalled.append(signum)
     raise KeyboardInterrupt  # not an `Interrupted`: fastai's fit would take that for a cancel, and go on
 
 def _worker_repeat(r, dls_fn, arch, kwargs):
     "`_one_repeat` in a repeat's process: a stop signal ends it (inside a fit at a checkpoint), as an `Interrupted`"
-    folder = repeat_dir(kwargs['out'], r)
-    if _signalled: raise Interrupted(_signalled[0], folder)
+    folder,got = repeat_dir(kwargs['out'], r),_Worker.signalled
+    if got: raise Interrupted(got[0], folder)
     old = {s: signal.signal(s, _stop_now) for s in _stop_signals}
     try: return _one_repeat(r, dls_fn, arch, kwargs)
-    except Interrupted as e: _signalled.append(e.signum); raise
+    except Interrupted as e: got.append(e.signum); raise
     except KeyboardInterrupt:
-        if _signalled: raise Interrupted(_signalled[0], folder) from None
+        if got: raise Interrupted(got[0], folder) from None
         raise
     finally:
         for s,h in old.items(): signal.signal(s, h)
-
-def _check_picklable(*objs):
-    "Raise a clear error if `objs` cannot be sent to another process"
-    try: pickle.dumps(objs)
-    except Exception as e: raise ValueError(
-        f'jobs > 1 runs the repeats in other processes, which must receive the data function and settings: {e}. Pass a '
-        'module-level function (or a `partial` of one) as `dls_fn`, not a lambda or a function defined in a notebook, '
-        'or use jobs=1.') from e
+        if _Worker.parent is not None and os.getppid() != _Worker.parent:  # the study is gone: no one to report to
+            os._exit(128+got[0] if got else 1)
 
 @contextmanager
 def _passing_on(pids, signals=_stop_signals):

@@ -23,7 +23,8 @@ def wait_for(cond, p, timeout=300, what=''):
     "Poll `cond()` until it holds; fail if process `p` ends first or it takes over `timeout` s"
     t0 = time.time()
     while not cond():
-        if p.poll() is not None: pytest.fail(f'{what}: the process ended first ({p.returncode}): {p.stderr.read()[-3000:]}')
+        if p.poll() is not None:
+            pytest.fail(f'{what}: the process ended first ({p.returncode}): {p.stderr.read()[-3000:] if p.stderr else ""}')
         if time.time()-t0 > timeout: pytest.fail(f'{what}: not after {timeout} s')
         time.sleep(0.05)
 
@@ -80,10 +81,14 @@ def test_a_stale_lock_is_taken_over(tmp_path):
     assert f'taking over the lock that process {gone.pid} on {socket.gethostname()} left' in r.stderr, r.stderr[-3000:]
     assert (run/'pretext.json').exists() and not (run/'.lock').exists()
 
+def compare_args(run):
+    "A 2-repeat study in 2 processes, tiny; 3 pretext epochs, to send the signal within stage 1"
+    return ['compare', *TINY, '--out', run, '--pretext_epochs', 3, '--alternations', 2, *TINY_BISSL, '--ft_epochs', 1,
+            '--probe_epochs', 0, '--short', 0, '--repeats', 2, '--jobs', 2]
+
 def test_sigterm_to_the_compare_parent_stops_its_workers_and_the_rerun_resumes(tmp_path):
     run = tmp_path/'run'
-    args = ['compare', *TINY, '--out', run, '--pretext_epochs', 3, '--alternations', 2, *TINY_BISSL, '--ft_epochs', 1,
-            '--probe_epochs', 0, '--short', 0, '--repeats', 2, '--jobs', 2]
+    args = compare_args(run)
     p = start(*args)
     try:
         logs = [run/f'repeat{r}'/'pretext_log.csv' for r in (0, 1)]
@@ -106,3 +111,23 @@ def test_sigterm_to_the_compare_parent_stops_its_workers_and_the_rerun_resumes(t
     assert r2.returncode == 0, r2.stderr[-3000:]
     for r in ckpts: assert 'resuming from' in (run/f'repeat{r}'/'log.txt').read_text(), r
     assert (run/'results.md').exists() and not list(run.rglob('*_ckpt*.pth')) and not list(run.rglob('.lock'))
+
+def test_a_killed_compare_parent_leaves_no_worker_behind(tmp_path):
+    "SIGKILL to the parent: the kernel sends each worker SIGTERM (Linux), and each checkpoints and ends"
+    if not sys.platform.startswith('linux'): pytest.skip('PR_SET_PDEATHSIG is Linux only')
+    run = tmp_path/'run'
+    with open(tmp_path/'err.txt', 'w') as err:  # a file, not a pipe: nothing blocks the workers' writes once it is gone
+        p = subprocess.Popen([*CMD, *map(str, compare_args(run))], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            wait_for(lambda: all((run/f'repeat{r}'/'pretext_log.csv').exists() for r in (0, 1)), p, what='stage 1')
+            kids = descendants(p.pid)
+            assert len(kids) >= 2, kids
+            p.kill(); p.wait()
+        finally:
+            if p.poll() is None: p.kill(); p.wait()
+        t0 = time.time()
+        while [k for k in kids if alive(k)] and time.time()-t0 < 120: time.sleep(0.1)
+    assert not [k for k in kids if alive(k)], 'processes left behind: ' + (tmp_path/'err.txt').read_text()[-3000:]
+    for r in (0, 1):
+        assert (run/f'repeat{r}'/'pretext_ckpt.pth').exists() or (run/f'repeat{r}'/'pretext.json').exists(), r
+    assert holder(run) == p.pid  # its lock file stays; the next run takes it over (with a warning)
