@@ -858,7 +858,7 @@ def compare_repeats(dls_fn, arch, pretext='simclr', out='runs/compare', repeats=
         if k in kwargs: raise ValueError(f'compare_repeats sets `{k}` itself (repeat r uses seed r); leave it out')
     check_ranges(compare_repeats, dict(kwargs, repeats=repeats, jobs=jobs, show=show))
     out,data = check_writable(out),readable_name(dls_fn)
-    reps = list(range(repeats)) if isinstance(repeats, int) else list(repeats)
+    reps = list(range(int(repeats))) if repeats in whole(2) else list(repeats)
     with run_lock(out):  # each repeat holds its own folder too, in the process that runs it
         t0 = time.perf_counter()
         run_repeats(dls_fn, arch, reps, jobs, pretext=pretext, out=out, **kwargs)
