@@ -657,8 +657,13 @@ def _extra_epochs(alternations, steps, dl):
 
 study_bissl = dict(head_warmup=5)  # the study's own BiSSL settings, where it departs from `BilevelCallback`'s defaults
 
-def _seeds(v): return isinstance(v, (list, tuple, range)) and 0 < len(v) == len(set(v)) and all(s in whole(0) for s in v)
-def _tune(v): return v is None or v in whole(1) or isinstance(v, (list, tuple)) and 0 < len(v) == sum(isinstance(s, dict) for s in v)
+def _seeds(v):
+    "Whether `v` is a non-empty list of distinct whole numbers ≥ 0"
+    return isinstance(v, (list, tuple, range)) and 0 < len(v) == len(set(v)) and all(s in whole(0) for s in v)
+
+def _tune(v):
+    "Whether `v` is None, a count ≥ 1 or a non-empty list of settings (dicts)"
+    return v is None or v in whole(1) or isinstance(v, (list, tuple)) and 0 < len(v) == sum(isinstance(s, dict) for s in v)
 
 @ranged(**{k:_stage[k] for k in ('arch', 'pretext', 'out', 'ckpt_every', 'ckpt_minutes')},
         dls_fn=_any('a function building a `BilevelDataLoaders`'),
@@ -667,7 +672,8 @@ def _tune(v): return v is None or v in whole(1) or isinstance(v, (list, tuple)) 
         freeze_epochs=whole(0), ft_method=one_of('fine_tune', 'one_cycle'), lr_mult=positive,
         pretext_kwargs=_any('a dict'), bissl_kwargs=_any('a dict of `bissl_learner` settings'), matched=boolean,
         scratch=boolean, show=boolean, tune=Range(test=_tune, what='None, a count ≥ 1 or a non-empty list of setting dicts'),
-        tune_pct=open_fraction, tune_seed=whole(0), probe_epochs=whole(0), short=fraction, extra_control=boolean, stage_seed=whole(0))
+        tune_pct=open_fraction, tune_seed=whole(0), probe_epochs=whole(0), short=fraction, extra_control=boolean,
+        stage_seed=whole(0))
 def compare(dls_fn, arch, pretext='simclr', out='runs/compare', seeds=(0,1,2,3,4), pretext_epochs=100, pretext_lr=3e-3,
             alternations=60, ft_epochs=30, ft_lr=0.1, freeze_epochs=1, ft_method='fine_tune', lr_mult=10,
             pretext_kwargs=None, bissl_kwargs=None, matched=False, scratch=False, show=True, ckpt_every=None,
