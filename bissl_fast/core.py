@@ -64,7 +64,7 @@ def check_writable(folder, what='run folder'):
         raise type(e)(e.errno, msg) from e
     return folder
 
-# %% ../nbs/00_core.ipynb #00379fde
+# %% ../nbs/00_core.ipynb #c1b1f15d
 class SettingError(ValueError): "A setting outside its valid range"
 class SettingTypeError(SettingError, TypeError): "A setting of the wrong type"
 
@@ -110,7 +110,7 @@ def one_of(*choices): "One of `choices`"; return Range(test=lambda v: isinstance
 boolean = Range(test=lambda v: isinstance(v, (bool, np.bool_)), what='True or False')
 def optional(r): "`None` or a value in `r`"; return Range(test=lambda v: v is None or v in r, what=f'None or {r}')
 
-# %% ../nbs/00_core.ipynb #2605e0ce
+# %% ../nbs/00_core.ipynb #fecb198b
 def ranged(**ranges):
     "Decorator declaring the `Range` of each setting of a function or class (see `check_ranges`)"
     def _inner(f): f.ranges = {**getattr(f, 'ranges', {}), **ranges}; return f
@@ -219,7 +219,7 @@ def atomic_save(obj, file):
     "`torch.save(obj, file)`, atomically"
     return atomic_write(file, partial(torch.save, obj), size=_nbytes(obj))
 
-# %% ../nbs/00_core.ipynb #f9f55439
+# %% ../nbs/00_core.ipynb #b38909f8
 class FileReadError(ValueError): "A file that cannot be read: the message names it, what it seems to be, and what to do"
 
 def _pickle_of(file):
@@ -255,46 +255,68 @@ def load_file(file, what='checkpoint', fix='', **kwargs):
         raise FileReadError(f'the {what} {file} cannot be read: it seems to be {kind} ({type(e).__name__}: {err}); '
                             f'{fix or "delete it to start over"}') from e
 
-# %% ../nbs/00_core.ipynb #c6daeb94
+# %% ../nbs/00_core.ipynb #f3103f8d
 class FolderLockedError(RuntimeError): "A run folder another process is writing"
 
+_locks = {}  # this process's locks: {folder: [pid, fd, depth]}; the pid tells a forked child its parent's entries
+
+def _record(fd):
+    "The holder that lock file `fd` names (empty if it names none)"
+    try: return json.loads(os.pread(fd, 65536, 0) or b'{}')
+    except (OSError, ValueError): return {}
+
 def _try_lock(f):
-    "An open descriptor of `f` holding its exclusive lock, or None if another process holds it"
+    "`(fd, record)`: an open descriptor of `f` holding its lock and the record left in it; `(None, holder)` if another process holds it"
     import fcntl
     while True:
         fd = os.open(f, os.O_RDWR | os.O_CREAT, 0o666)
         try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError: os.close(fd); return None
+        except OSError as e:
+            h = _record(fd); os.close(fd)
+            if e.errno in (errno.EAGAIN, errno.EACCES): return None,h  # EWOULDBLOCK is EAGAIN
+            raise
         try: same = os.fstat(fd).st_ino == os.stat(f).st_ino  # not a file its last holder deleted as we opened it
         except FileNotFoundError: same = False
-        if same: return fd
+        if same: return fd,_record(fd)
         os.close(fd)
 
-def _holder(f):
-    "What the lock file `f` says of its holder (empty if it cannot be read)"
-    try: return json.loads(Path(f).read_text() or '{}')
-    except (OSError, ValueError): return {}
+def _locked_msg(folder, what, h):
+    "The error of a second writer of `folder`, naming the holder `h`"
+    who = (f"process {h['pid']} on {h.get('host', '?')} (`{h.get('cmd', '?')}`, since {h.get('since', '?')})" if 'pid' in h
+           else 'another process (it has just taken the lock)')
+    return (f'{what} {folder} is being written by {who}: wait until it ends, stop it, or pass another folder '
+            f'(`out`, `--out`); the lock is {Path(folder)/".lock"}')
+
+def _lock(folder, what):
+    "Lock `folder` for this process: the descriptor holding it, or None where this file system has no locks"
+    f = check_writable(folder, what)/'.lock'
+    try: fd,old = _try_lock(f)
+    except OSError as e:
+        warnings.warn(f'{f} cannot be locked ({e.strerror or e}): a second process writing {folder} would not be stopped')
+        return None
+    if fd is None: raise FolderLockedError(_locked_msg(folder, what, old))
+    if old.get('pid') is not None:
+        warnings.warn(f"{f}: taking over the lock that process {old['pid']} on {old.get('host', '?')} left (it is gone, "
+                      'its run stopped unfinished)')
+    me = dict(pid=os.getpid(), host=socket.gethostname(), cmd=' '.join(sys.argv), since=time.strftime('%Y-%m-%d %H:%M:%S %z'))
+    os.ftruncate(fd, 0); os.pwrite(fd, json.dumps(me).encode(), 0)
+    return fd
 
 @contextmanager
 def run_lock(folder, what='run folder'):
-    "Hold `folder/.lock` while writing `folder`: a second writer gets a `FolderLockedError` naming the first"
-    if os.name == 'nt': yield None; return  # no `fcntl`: no lock
-    f = Path(folder)/'.lock'
-    f.parent.mkdir(parents=True, exist_ok=True)
-    fd = _try_lock(f)
-    if fd is None:
-        h = _holder(f)
-        who = f"process {h.get('pid', '?')} on {h.get('host', '?')} (`{h.get('cmd', '?')}`, since {h.get('since', '?')})"
-        raise FolderLockedError(f'{what} {folder} is being written by {who}: wait until it ends, or pass another folder '
-                                '(`--out`)')
-    old = _holder(f)
-    if old.get('pid') not in (None, os.getpid()):
-        warnings.warn(f"{f}: taking over the lock that process {old['pid']} on {old.get('host', '?')} left (it is gone)")
-    me = dict(pid=os.getpid(), host=socket.gethostname(), cmd=' '.join(sys.argv), since=time.strftime('%Y-%m-%d %H:%M:%S'))
-    os.ftruncate(fd, 0); os.pwrite(fd, json.dumps(me).encode(), 0)
-    try: yield f
+    "Hold `folder/.lock` while writing `folder` (None: nothing to hold); a second writer gets a `FolderLockedError` naming the first"
+    from bissl_fast.distributed import is_main  # here, not above: the engine imports core without fastai
+    if folder is None or os.name == 'nt' or not is_main() or int(os.environ.get('RANK', 0)):  # no `fcntl`; rank ≠ 0
+        yield None; return
+    key = Path(folder).resolve()
+    if key in _locks and _locks[key][0] == os.getpid(): _locks[key][2] += 1  # held by an outer call of this process
+    else: _locks[key] = [os.getpid(), _lock(folder, what), 1]
+    try: yield Path(folder)/'.lock'
     finally:
-        f.unlink(missing_ok=True); os.close(fd)
+        e = _locks[key]; e[2] -= 1
+        if e[2] == 0:
+            del _locks[key]
+            if e[1] is not None: (key/'.lock').unlink(missing_ok=True); os.close(e[1])
 
 # %% ../nbs/00_core.ipynb #0ba11e3b
 def unwrap(m):
