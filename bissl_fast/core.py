@@ -114,9 +114,9 @@ boolean = Range(test=lambda v: isinstance(v, (bool, np.bool_)), what='True or Fa
 def optional(r): "`None` or a value in `r`"; return Range(test=lambda v: v is None or v in r, what=f'None or {r}')
 
 # %% ../nbs/00_core.ipynb #486809ed
-def ranged(**ranges):
-    "Decorator declaring the `Range` of each setting of a function or class (see `check_ranges`)"
-    def _inner(f): f.ranges = {**getattr(f, 'ranges', {}), **ranges}; return f
+def ranged(*bases, **ranges):
+    "Decorator declaring the `Range` of each setting of a function or class (see `check_ranges`); first those of `bases`"
+    def _inner(f): f.ranges = {k:v for d in (getattr(f, 'ranges', {}), *bases, ranges) for k,v in d.items()}; return f
     return _inner
 
 def _docs(f):
