@@ -108,10 +108,17 @@ def whole(min=1): "Whole numbers ≥ `min`: epochs, steps, batch sizes"; return 
 positive,non_negative = Range(0, lo_open=True),Range(0)
 fraction,portion,open_fraction = Range(0, 1, hi_open=True),Range(0, 1, lo_open=True),Range(0, 1, True, True)
 def anything(what): "Any value (`what` it is): checked where it is used"; return Range(test=lambda v: True, what=what)
-def one_of(*choices): "One of `choices`"; return Range(test=lambda v: isinstance(v, str) and v in choices,
-                                                       what='one of ' + ', '.join(map(repr, choices)))
+def one_of(*choices):
+    "One of `choices` (names)"
+    r = Range(test=lambda v: isinstance(v, str) and v in choices, what='one of ' + ', '.join(map(repr, choices)))
+    r.choices = choices
+    return r
 boolean = Range(test=lambda v: isinstance(v, (bool, np.bool_)), what='True or False')
-def optional(r): "`None` or a value in `r`"; return Range(test=lambda v: v is None or v in r, what=f'None or {r}')
+def optional(r):
+    "`None` or a value in `r` (kept as `inner`)"
+    o = Range(test=lambda v: v is None or v in r, what=f'None or {r}')
+    o.inner = r
+    return o
 
 # %% ../nbs/00_core.ipynb #486809ed
 def ranged(*bases, **ranges):
