@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['presets', 'commands', 'CLIError', 'get_dls_fn', 'settings_options', 'bissl_options', 'solver_options', 'make_solver',
            'cli_pretrain', 'cli_bilevel', 'cli_finetune', 'cli_compare', 'option_groups', 'option_ranges',
-           'check_options', 'main']
+           'check_options', 'option_table', 'main']
 
 # %% ../nbs/06_cli.ipynb #1c5f64fd
 import sys, inspect, warnings, argparse, shutil
@@ -325,15 +325,29 @@ def option_ranges(name):
     if name in ('finetune', 'compare'): rs.update(_ft_opts.ranges)
     return rs
 
+def _options(name):
+    "`{option: (Param, default)}` of stage `name`"
+    return {k:o for g in option_groups(name).values() for k,o in g.items()} | param_options(commands[name])
+
+def _shown(d): return '' if d is None or d is inspect.Parameter.empty else d
+
 def check_options(name, args):
     "Check the options `args` of stage `name` against `option_ranges`: a `SettingError` naming `--option`, its range and default"
-    opts = {k:o for g in option_groups(name).values() for k,o in g.items()} | param_options(commands[name])
-    solver_opts = {k for g in solver_options().values() for k in g}
+    opts,solver_opts = _options(name),{k for g in solver_options().values() for k in g}
     for k,r in option_ranges(name).items():
         v = args.get(k)
         if v is None or (k in solver_opts and v == 'none'): continue  # unset (the default); 'none': a solver's None
         a,d = opts[k]
-        r(v, f'--{k}', a.help, f'pass {r}' + ('' if d in (None, inspect.Parameter.empty) else f' (default {d})'))
+        r(v, f'--{k}', a.help, f'pass {r}' + (f' (default {_shown(d)})' if _shown(d) != '' else ''))
+
+def option_table(*names):
+    "A markdown table of the options of stages `names` (default: all): stage, option, range, default, what it does"
+    rows = ['| stage | option | range | default | what it does |', '| --- | --- | --- | --- | --- |']
+    for n in names or commands:
+        opts = _options(n)
+        rows += [f"| `{n}` | `--{k}` | {r} | {_shown(opts[k][1])} | {opts[k][0].help.replace('|', '/')} |"
+                 for k,r in option_ranges(n).items()]
+    return '\n'.join(rows)
 
 _aliases = dict(n_labeled_per_class='labels', num_workers='workers', ft_method='method')  # setting: its option
 

@@ -18,7 +18,7 @@ from bissl_fast.pretext import pretext_learner, tiny_cnn, create_encoder
 from bissl_fast.checkpoint import Checkpoint
 from bissl_fast.learner import BilevelCallback, BilevelLearner, bissl_learner, clip_grads_
 from bissl_fast.compare import pretrain, bilevel, finetune, compare, compare_repeats
-from bissl_fast.cli import get_dls_fn, commands, option_ranges, check_options
+from bissl_fast.cli import get_dls_fn, commands, option_ranges, check_options, option_table
 from bissl_fast.tasks import task_setup, task_learner
 from bissl_fast.distributed import init_distributed, ShardedTrainer, ShardedLearner
 
@@ -127,9 +127,7 @@ def test_cli_outside_range(cmd, k, v):
 
 def markdown_table():
     "The table of every entry point's settings, and of each command-line stage's options"
-    api = range_table(*ENTRY_POINTS)
-    rows = ['| stage | option | range |', '| --- | --- | --- |']
-    rows += [f'| `bissl_fast {c}` | `--{k}` | {r} |' for c in commands for k,r in sorted(option_ranges(c).items())]
-    return f'## Settings of the entry points\n\n{api}\n\n## Options of the command line\n\n' + '\n'.join(rows)
+    return (f'## Settings of the entry points\n\n{range_table(*ENTRY_POINTS)}\n\n'
+            f'## Options of the command line (`bissl_fast STAGE`)\n\n{option_table()}')
 
 if __name__ == '__main__': print(markdown_table())
