@@ -8,7 +8,7 @@ __all__ = ['presets', 'commands', 'CLIError', 'get_dls_fn', 'settings_options', 
            'check_options', 'option_table', 'main']
 
 # %% ../nbs/06_cli.ipynb #1c5f64fd
-import sys, inspect, warnings, argparse, shutil
+import re, sys, inspect, warnings, argparse, shutil
 from contextlib import redirect_stdout
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)  # from an import in fastai
 from fastai.vision.all import *
@@ -352,10 +352,10 @@ def option_table(*names):
 _aliases = dict(n_labeled_per_class='labels', num_workers='workers', ft_method='method')  # setting: its option
 
 def _as_option(e, name):
-    "The message of `SettingError` `e` from a stage's function, its setting named as the option that sets it"
-    opt = _aliases.get(e.setting, e.setting)
-    if opt not in option_ranges(name): return str(e)
-    return str(e).replace(f'`{e.setting}`', f'--{opt}')
+    "The message of `SettingError` `e` from a stage's function, each setting it names (`name`) as the option that sets it"
+    opts = option_ranges(name)
+    def opt(m): o = _aliases.get(m[1], m[1]); return f'--{o}' if o in opts else m[0]
+    return re.sub(r'`(\w+)`', opt, str(e))
 
 # %% ../nbs/06_cli.ipynb #0762a206
 def _run(name, f, args):

@@ -444,6 +444,9 @@ def from_tensors(cls:BilevelDataLoaders,
         raise ValueError(f'labels must be class indices in [0, {len(vocab)}) to match the vocab')
     _check_classes(y_train.unique().tolist(), y_valid.unique().tolist(), vocab, 'from_tensors',
                    'give `y_train` 2 classes or more')
+    if xs[0].min() == xs[0].max(): raise DataError(
+        f'from_tensors: every pixel of every x_pretext image is {int(xs[0].min())}: two views of such images are the '
+        'same, and the pretext task has nothing to learn; pass the real images')
     pre = Datasets(list(xs[0]), tfms=[[ToTensorImage()]])
     return cls.from_dsets(pre, _label_ds(xs[1], y_train, vocab), _label_ds(xs[2], y_valid, vocab), size=size,
                           stats=ifnone(stats, image_stats(xs[0])), **kwargs)

@@ -125,6 +125,19 @@ def test_cli_outside_range(cmd, k, v):
     with pytest.raises(SettingError) as e: check_options(cmd, {k: v})
     assert e.value.setting == k and str(e.value).startswith(f'--{k} must be '), str(e.value)
 
+def test_cli_subprocess(tmp_path):
+    "The real command: a setting outside its range exits 2 with one line naming `--option`, before anything runs"
+    import subprocess
+    exe = Path(sys.executable).parent/'bissl_fast'
+    cmd = [str(exe)] if exe.exists() else [sys.executable, '-m', 'bissl_fast.cli']
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(ROOT)}
+    for argv,msg in ((['bilevel', '--lower_lr', '-1'], '--lower_lr must be a number > 0, got -1.0'),
+                     (['pretrain', '--labels', '500', '--epochs', '1', '--size', '8'], '--labels is 500 but class 0 has only')):
+        r = subprocess.run([*cmd, *argv, '--out', str(tmp_path/'run')], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, (argv, r.stderr[-2000:])
+        assert not (tmp_path/'run'/'pretext_log.csv').exists()
+
 def markdown_table():
     "The table of every entry point's settings, and of each command-line stage's options"
     return (f'## Settings of the entry points\n\n{range_table(*ENTRY_POINTS)}\n\n'
