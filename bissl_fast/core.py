@@ -68,6 +68,7 @@ def check_writable(folder, what='run folder'):
 class SettingError(ValueError):
     "A setting outside its valid range; `setting` names it (the command line shows it as its option)"
     def __init__(self, msg, setting=None): super().__init__(msg); self.setting = setting
+    def __reduce__(self): return type(self),(str(self), self.setting)  # from a worker process, with its setting
 class SettingTypeError(SettingError, TypeError): "A setting of the wrong type"
 
 def _num(v): return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
