@@ -10,10 +10,10 @@ from .core import *
 from .distributed import shard_dl, unshard_dl, world_size, is_main
 
 # %% auto #0
-__all__ = ['view_recipes', 'image_size', 'views_range', 'KorniaOps', 'RandomResizedCropFlip', 'ColorJitter', 'RandomGrayscale',
-           'RandomGaussianBlur', 'RandomSolarize', 'pretext_augs', 'byol_augs', 'PretextViews', 'make_views',
-           'ExpandChannels', 'ResizeBatch', 'to_uint8_images', 'image_stats', 'DataError', 'iter_from', 'Endless',
-           'BilevelDataLoaders', 'ToTensorImage', 'BadImagesError', 'find_bad_images', 'target_train_tfms']
+__all__ = ['image_size', 'probability', 'view_recipes', 'views_range', 'KorniaOps', 'RandomResizedCropFlip', 'ColorJitter',
+           'RandomGrayscale', 'RandomGaussianBlur', 'RandomSolarize', 'pretext_augs', 'byol_augs', 'PretextViews',
+           'make_views', 'ExpandChannels', 'ResizeBatch', 'to_uint8_images', 'image_stats', 'DataError', 'iter_from',
+           'Endless', 'BilevelDataLoaders', 'ToTensorImage', 'BadImagesError', 'find_bad_images', 'target_train_tfms']
 
 # %% ../nbs/00_data.ipynb #506085b8
 with warnings.catch_warnings():
@@ -97,16 +97,36 @@ class RandomSolarize(DisplayedTransform):
     def encodes(self, x:TensorImage): return TensorImage(self.solarize(_plain(x)))
 
 # %% ../nbs/00_data.ipynb #ce4cecf7
-def pretext_augs(size, min_scale=0.5, flip=True, jitter=0.4, hue=0.1, jitter_p=0.8, gray_p=0.2, blur_p=0.,
-                 solarize_p=0.):
+image_size = Range(test=lambda v: v in whole(1) or (is_listy(v) and len(v) == 2 and all(o in whole(1) for o in v)),
+                   what='a whole number ≥ 1, or a (height, width) pair of them')
+probability = Range(0, 1)
+
+@ranged(size=image_size, min_scale=portion, flip=boolean, jitter=non_negative, hue=Range(0, 0.5), jitter_p=probability,
+        gray_p=probability, blur_p=probability, solarize_p=probability)
+def pretext_augs(
+    size, # side of the views in px, or (height, width)
+    min_scale=0.5, # smallest area of a crop, as a fraction of the image's
+    flip=True, # flip half the views horizontally
+    jitter=0.4, # strength of the brightness, contrast and saturation jitter
+    hue=0.1, # strength of the hue jitter (a fraction of the hue circle)
+    jitter_p=0.8, # probability of the color jitter
+    gray_p=0.2, # probability of grayscale
+    blur_p=0., # probability of a Gaussian blur
+    solarize_p=0.): # probability of solarization
     "The SimCLR view augmentations as a list of per-item batch transforms (the same for both views)"
+    check_ranges(pretext_augs, locals())
     tfms = [RandomResizedCropFlip(size, min_scale=min_scale, flip_p=0.5 if flip else 0.),
             ColorJitter(jitter, jitter, jitter, hue, p=jitter_p), RandomGrayscale(gray_p)]
     return (tfms + ([RandomGaussianBlur(blur_p)] if blur_p else [])
                  + ([RandomSolarize(solarize_p)] if solarize_p else []))
 
-def byol_augs(size, blur=None, **kwargs):
+@ranged(size=image_size, blur=optional(boolean))
+def byol_augs(
+    size, # side of the views in px, or (height, width)
+    blur=None, # blur the views (None: from 64 px on)
+    **kwargs): # more settings of `pretext_augs`
     "BYOL's asymmetric views `(augs1, augs2)`: blur p 1.0 and 0.1 (by default from 64 px), solarization p 0 and 0.2"
+    check_ranges(byol_augs, dict(size=size, blur=blur))
     if blur is None: blur = min(tuplify(size)) >= 64
     return (pretext_augs(size, blur_p=1. if blur else 0., **kwargs),
             pretext_augs(size, blur_p=0.1 if blur else 0., solarize_p=0.2, **kwargs))
@@ -152,8 +172,16 @@ class PretextViews(ItemTransform):
         return res
 
 # %% ../nbs/00_data.ipynb #23a3792b
-def make_views(views, size, **kwargs):
+views_range = Range(test=lambda v: not isinstance(v, str) or v in view_recipes,
+                    what='a name in `view_recipes`, a list of augmentations, two lists or a `PretextViews`')
+
+@ranged(views=optional(views_range), size=image_size)
+def make_views(
+    views, # a `view_recipes` name (None: 'simclr'), a list of augmentations for both views, or two lists
+    size, # side of the views in px, or (height, width)
+    **kwargs): # more settings of the recipe
     "`views` as `PretextViews`: a `view_recipes` name (built for `size` with `kwargs`), a list of augs, or two lists"
+    check_ranges(make_views, dict(views=views, size=size))
     if isinstance(views, PretextViews): return views
     if views is None or isinstance(views, str):
         if ifnone(views, 'simclr') not in view_recipes:
@@ -337,11 +365,6 @@ class BilevelDataLoaders(DataLoaders):
         return DataLoaders(*self.loaders[2:4], path=self.path, device=self.device)
 
 # %% ../nbs/00_data.ipynb #d4d7279d
-image_size = Range(test=lambda v: v in whole(1) or (is_listy(v) and len(v) == 2 and all(o in whole(1) for o in v)),
-                   what='a whole number ≥ 1, or a (height, width) pair of them')
-views_range = Range(test=lambda v: not isinstance(v, str) or v in view_recipes,
-                    what='a name in `view_recipes`, a list of augmentations, two lists or a `PretextViews`')
-
 @patch(cls_method=True)
 @ranged(pretext_ds=anything('a dataset'), train_ds=anything('a labeled dataset'), valid_ds=anything('a labeled dataset'),
         size=optional(image_size), bs=whole(1), pretext_bs=optional(whole(1)), item_tfms=anything('item transforms'),

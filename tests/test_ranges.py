@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings('ignore', category=FutureWarning)
 from bissl_fast.core import SettingError, Range, unranged, range_table, entry_name
-from bissl_fast.data import BilevelDataLoaders
+from bissl_fast.data import BilevelDataLoaders, pretext_augs, byol_augs, make_views
 from bissl_fast.datasets import digits_dls, fashion_mnist_dls, balanced_subset
 from bissl_fast.hypergrad import solvers, get_solver, ij_matvec, implicit_grad
 from bissl_fast.pretext import pretext_learner, tiny_cnn, create_encoder
@@ -25,7 +25,7 @@ from bissl_fast.distributed import init_distributed, ShardedTrainer, ShardedLear
 B = BilevelDataLoaders
 # Every public entry point that takes settings. A new one goes here; a new setting of one of these fails `test_declared`
 # until it declares its range.
-ENTRY_POINTS = [B.from_dsets, B.from_tensors, B.from_folders, B.from_dblock, digits_dls, fashion_mnist_dls,
+ENTRY_POINTS = [pretext_augs, byol_augs, make_views, B.from_dsets, B.from_tensors, B.from_folders, B.from_dblock, digits_dls, fashion_mnist_dls,
                 balanced_subset, *solvers.values(), get_solver, ij_matvec, implicit_grad, pretext_learner, Checkpoint,
                 BilevelCallback, bissl_learner, BilevelLearner.fit_bilevel, clip_grads_, pretrain, bilevel, finetune,
                 compare, compare_repeats, get_dls_fn, task_setup, task_learner, init_distributed, ShardedTrainer,
@@ -72,7 +72,9 @@ def env(tmp_path_factory):
 def call(f, env, **kw):
     "Call entry point `f` with the required arguments from `env` and the settings `kw`"
     dls,d = env['dls'],env['dir']
-    req = {B.from_dsets: lambda: B.from_dsets(None, None, None, **kw),
+    req = {pretext_augs: lambda: pretext_augs(**{'size': 32, **kw}), byol_augs: lambda: byol_augs(**{'size': 32, **kw}),
+           make_views: lambda: make_views(**{'views': None, 'size': 32, **kw}),
+           B.from_dsets: lambda: B.from_dsets(None, None, None, **kw),
            B.from_tensors: lambda: B.from_tensors(None, None, None, None, None, **kw),
            B.from_folders: lambda: B.from_folders(d/'no_folder', **kw),
            B.from_dblock: lambda: B.from_dblock(None, None, **kw),
