@@ -13,7 +13,7 @@ import numpy as np, torch
 # %% auto #0
 __all__ = ['positive', 'non_negative', 'fraction', 'portion', 'open_fraction', 'boolean', 'check_count', 'check_choice',
            'check_device', 'check_writable', 'SettingError', 'SettingTypeError', 'Range', 'whole', 'anything', 'one_of',
-           'optional', 'ranged', 'check_ranges', 'unranged', 'range_table', 'stale_temps', 'atomic_write',
+           'optional', 'ranged', 'check_ranges', 'unranged', 'entry_name', 'range_table', 'stale_temps', 'atomic_write',
            'atomic_save', 'FileReadError', 'file_kind', 'load_file', 'FolderLockedError', 'run_lock', 'unwrap',
            'readable_name', 'default_of']
 
@@ -64,8 +64,11 @@ def check_writable(folder, what='run folder'):
         raise type(e)(e.errno, msg) from e
     return folder
 
-# %% ../nbs/00_core.ipynb #c1b1f15d
-class SettingError(ValueError): "A setting outside its valid range"
+# %% ../nbs/00_core.ipynb #f0939a4e
+class SettingError(ValueError):
+    "A setting outside its valid range; `setting` names it (the command line shows it as its option)"
+    def __init__(self, msg, setting=None): super().__init__(msg); self.setting = setting
+    def __reduce__(self): return type(self),(str(self), self.setting)  # from a worker process, with its setting
 class SettingTypeError(SettingError, TypeError): "A setting of the wrong type"
 
 def _num(v): return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
@@ -79,6 +82,7 @@ class Range:
         if self.what is not None: return self.what
         kind = 'a whole number' if self.whole else 'a number'
         if self.hi == math.inf: return f"{kind} {'>' if self.lo_open else '≥'} {self.lo}"
+        if self.lo == -math.inf: return f"{kind} {'<' if self.hi_open else '≤'} {self.hi}"
         return f"{kind} in {'(' if self.lo_open else '['}{self.lo}, {self.hi}{')' if self.hi_open else ']'}"
     __repr__ = __str__
 
@@ -90,7 +94,7 @@ class Range:
     def __contains__(self, v):
         if self.test is not None: return bool(self.test(v))
         if not self.typed(v) or math.isnan(v): return False
-        lo = self.lo < v if self.lo_open else self.lo <= v
+        lo = self.lo < v if self.lo_open or self.lo == -math.inf else self.lo <= v  # ±inf only as a declared bound
         hi = v < self.hi if self.hi_open or self.hi == math.inf else v <= self.hi
         return lo and hi
 
@@ -99,21 +103,28 @@ class Range:
         if v in self: return int(v) if self.whole and self.test is None else v
         err = SettingError if self.typed(v) else SettingTypeError
         doc,q = f' ({doc})' if doc else '',name if name.startswith('-') else f'`{name}`'
-        raise err(f'{q} must be {self}, got {v!r}{doc}; {fix or f"pass {self}"}')
+        raise err(f'{q} must be {self}, got {v!r}{doc}; {fix or f"pass {self}"}', name.lstrip('-'))
 
 def whole(min=1): "Whole numbers ≥ `min`: epochs, steps, batch sizes"; return Range(min, whole=True)
 positive,non_negative = Range(0, lo_open=True),Range(0)
 fraction,portion,open_fraction = Range(0, 1, hi_open=True),Range(0, 1, lo_open=True),Range(0, 1, True, True)
 def anything(what): "Any value (`what` it is): checked where it is used"; return Range(test=lambda v: True, what=what)
-def one_of(*choices): "One of `choices`"; return Range(test=lambda v: isinstance(v, str) and v in choices,
-                                                       what='one of ' + ', '.join(map(repr, choices)))
+def one_of(*choices):
+    "One of `choices` (names)"
+    r = Range(test=lambda v: isinstance(v, str) and v in choices, what='one of ' + ', '.join(map(repr, choices)))
+    r.choices = choices
+    return r
 boolean = Range(test=lambda v: isinstance(v, (bool, np.bool_)), what='True or False')
-def optional(r): "`None` or a value in `r`"; return Range(test=lambda v: v is None or v in r, what=f'None or {r}')
+def optional(r):
+    "`None` or a value in `r` (kept as `inner`)"
+    o = Range(test=lambda v: v is None or v in r, what=f'None or {r}')
+    o.inner = r
+    return o
 
 # %% ../nbs/00_core.ipynb #fecb198b
-def ranged(**ranges):
-    "Decorator declaring the `Range` of each setting of a function or class (see `check_ranges`)"
-    def _inner(f): f.ranges = {**getattr(f, 'ranges', {}), **ranges}; return f
+def ranged(*bases, **ranges):
+    "Decorator declaring the `Range` of each setting of a function or class (see `check_ranges`); first those of `bases`"
+    def _inner(f): f.ranges = {k:v for d in (getattr(f, 'ranges', {}), *bases, ranges) for k,v in d.items()}; return f
     return _inner
 
 def _docs(f):
@@ -138,6 +149,10 @@ def unranged(f):
     return [k for k,p in inspect.signature(f).parameters.items()
             if p.kind not in skip and k != 'self' and k not in getattr(f, 'ranges', {})]
 
+def entry_name(f):
+    "The name of entry point `f` in tables and tests: `Class.method` for a method"
+    return getattr(f, '__qualname__', None) or type(f).__name__
+
 def range_table(*fs):
     "A markdown table of the settings of `fs`: entry point, setting, range, default, what it does"
     rows = ['| entry point | setting | range | default | what it does |', '| --- | --- | --- | --- | --- |']
@@ -146,7 +161,7 @@ def range_table(*fs):
         for k,r in getattr(f, 'ranges', {}).items():
             if k not in ps: continue
             d = ps[k].default
-            rows.append(f"| `{readable_name(f)}` | `{k}` | {r} | {'' if d is inspect.Parameter.empty else f'`{d!r}`'} "
+            rows.append(f"| `{entry_name(f)}` | `{k}` | {r} | {'' if d is inspect.Parameter.empty else f'`{d!r}`'} "
                         f"| {(docs.get(k) or '').replace('|', '/')} |")
     return '\n'.join(rows)
 
@@ -167,9 +182,9 @@ def stale_temps(file):
 
 # %% ../nbs/00_core.ipynb #fd1a5ae7
 def _umask():
-    "This process's umask"
-    m = os.umask(0); os.umask(m)
-    return m
+    "This process's umask: read from `/proc` where it can be (setting it to read it races with threads creating files)"
+    try: return int(re.search(r'^Umask:\s*([0-7]+)', Path('/proc/self/status').read_text(), re.M).group(1), 8)
+    except (OSError, AttributeError): m = os.umask(0); os.umask(m); return m
 
 def _fsync(path, flags=os.O_RDONLY):
     "Flush `path` (a file or, on POSIX, a folder) to the disk"
@@ -191,6 +206,8 @@ def atomic_write(file, write, size=None):
     file = Path(file)
     if not is_main(): return file
     file.parent.mkdir(parents=True, exist_ok=True)
+    old = f'{file} was left as it was' if file.exists() else f'no {file.name} was written'
+
     fd,tmp = tempfile.mkstemp(dir=file.parent, prefix=f'.{file.name}.{os.getpid()}.', suffix='.tmp'); os.close(fd)
     try:
         try: write(tmp); _fsync(tmp)  # on the disk before the rename: a power loss leaves the old file or the new one
@@ -199,7 +216,7 @@ def atomic_write(file, write, size=None):
             done,free = os.path.getsize(tmp) if os.path.exists(tmp) else 0,shutil.disk_usage(file.parent).free
             need = f'about {_mb(size)}' if size else f'more than the {_mb(done)} written when it filled'
             raise OSError(errno.ENOSPC, f'disk full: writing {file} needs {need}, and {file.parent} has {_mb(free)} free; '
-                          f'free some space (or pass another folder) and run again. {file} was left as it was') from e
+                          f'free some space (or pass another folder) and run again; {old}') from e
         os.chmod(tmp, 0o666 & ~_umask())  # `mkstemp` makes it 0600: the file gets what any new file gets here
         os.replace(tmp, file)
         _fsync(file.parent)  # the rename itself
@@ -236,6 +253,7 @@ def file_kind(file):
     n = file.stat().st_size
     if n == 0: return 'an empty file (0 bytes): a write that never finished'
     with open(file, 'rb') as f: head = f.read(4)
+    if head[:1] == b'\x80': return f'a pickle ({n:,} bytes), not in the zip format torch writes since 1.6'
     if head != b'PK\x03\x04': return f'not a file torch wrote ({n:,} bytes, starting {head!r})'
     pk = _pickle_of(file)
     if pk is None: return f'a truncated or damaged torch file ({n:,} bytes): a write that never finished'
@@ -244,14 +262,18 @@ def file_kind(file):
     if b'model' in pk and b'opt' in pk: return 'a full `Learner.save` (the model and its optimizer state)'
     return 'a torch file'
 
+_weights = 'pass the weights that `save_backbone` or `torch.save(model.state_dict(), file)` wrote'
+_fixes = {'a whole exported `Learner`': f'load it with `load_learner`, or {_weights}',
+          'a full `Learner.save`': f'load it with `learn.load`, or {_weights}'}
+
 def load_file(file, what='checkpoint', fix='', **kwargs):
     "`torch.load(file, **kwargs)` (a CPU map and `weights_only` by default); a `FileReadError` naming the file if it fails"
     file,kwargs = Path(file),{'map_location': 'cpu', 'weights_only': True, **kwargs}
     if not file.is_file(): raise FileNotFoundError(f'no {what} at {file}' + (f'; {fix}' if fix else ''))
     try: return torch.load(file, **kwargs)
     except Exception as e:
-        kind,err = file_kind(file),str(e).strip().split('\n')[0][:200]
-        if 'exported' in kind: fix = 'load it with `load_learner`, or pass the weights that `save_backbone` or `torch.save` wrote'
+        kind,err = file_kind(file),re.sub(r'\x1b\[[0-9;]*m', '', str(e)).strip().split('\n')[0][:200]
+        fix = _fixes.get(kind.split(' (')[0], fix)
         raise FileReadError(f'the {what} {file} cannot be read: it seems to be {kind} ({type(e).__name__}: {err}); '
                             f'{fix or "delete it to start over"}') from e
 
