@@ -10,7 +10,7 @@ __all__ = ['presets', 'commands', 'CLIError', 'get_dls_fn', 'settings_options', 
 # %% ../nbs/06_cli.ipynb #1c5f64fd
 import re, sys, inspect, warnings, argparse, shutil
 from contextlib import redirect_stdout
-warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)  # from an import in fastai
+warnings.filterwarnings('ignore', message='`torch.jit.', category=FutureWarning)  # torch.jit.script/interface, from fastai's and kornia's imports
 from fastai.vision.all import *
 from fastcore.docments import docments
 from .core import *
@@ -366,8 +366,9 @@ def _run(name, f, args):
             warnings.filterwarnings('ignore', category=FutureWarning)
             f(**args)
     except SettingError as e: print(f'bissl_fast {name}: error: {_as_option(e, name)}', file=sys.stderr); return 2
-    except (CLIError, BadImagesError, DataError, FileReadError, FolderLockedError) as e:
-        print(f'bissl_fast {name}: error: {e}', file=sys.stderr); return 2
+    except (CLIError, BadImagesError, DataError, FileReadError, FolderLockedError, FloatingPointError) as e:
+        msg = str(e).strip().splitlines()[-1].strip()  # fastai puts "Exception occured in `cb`..." before a callback's
+        print(f'bissl_fast {name}: error: {msg}', file=sys.stderr); return 2
     except Interrupted as e: print(f'\nbissl_fast {name}: {e}', file=sys.stderr); return 128+e.signum
     except KeyboardInterrupt: print(f'\nbissl_fast {name}: interrupted; the same command resumes', file=sys.stderr); return 130
     return 0

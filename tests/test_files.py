@@ -56,8 +56,6 @@ def test_pretrain_that_diverges(tmp_path):
     failed(r, 'stage 1 (pretext): the training loss is nan', '(`lr`, now 1000000.0', '`pretrain --lr`')
     assert not any((tmp_path/f).exists() for f in ('pretext.pth', 'pretext_model.pth', 'pretext.json'))
 
-@pytest.mark.xfail(strict=True, reason='06_cli `_run` prints one line for CLIError only: it should for FileReadError, '
-                   'SettingError and FloatingPointError too (the last line of the message, which fastai prefixes)')
 def test_errors_are_one_line(stage1, tmp_path):
     r = bissl('bilevel', *TINY, *TINY_BISSL, '--out', tmp_path, '--pretrained', stage1/'pretext.pth')
     assert r.returncode == 2 and 'Traceback' not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
