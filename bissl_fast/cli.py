@@ -8,9 +8,11 @@ __all__ = ['presets', 'commands', 'CLIError', 'get_dls_fn', 'settings_options', 
            'check_options', 'option_table', 'main']
 
 # %% ../nbs/06_cli.ipynb #1c5f64fd
-import re, sys, inspect, warnings, argparse, shutil
+import os, re, sys, inspect, warnings, argparse, shutil
 from contextlib import redirect_stdout
-warnings.filterwarnings('ignore', message='`torch.jit.', category=FutureWarning)  # torch.jit.script/interface, from fastai's and kornia's imports
+# torch.jit.script/interface deprecation notices, from fastai's and kornia's imports: here, and in `compare`'s spawned workers
+warnings.filterwarnings('ignore', message='`torch.jit.', category=FutureWarning)
+os.environ['PYTHONWARNINGS'] = ','.join(filter(None, [os.environ.get('PYTHONWARNINGS'), 'ignore:`torch.jit.:FutureWarning']))
 from fastai.vision.all import *
 from fastcore.docments import docments
 from .core import *
