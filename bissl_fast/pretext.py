@@ -304,15 +304,15 @@ _M_MMAP_THRESHOLD = -3  # mallopt's parameter number, in glibc's malloc.h
 
 @ranged(nbytes=Range(4096, 2**25, whole=True))
 def set_mmap_threshold(nbytes=2**20):
-    "glibc: serve each allocation ≥ `nbytes` by its own mmap (a fixed threshold), here and in child processes"
+    "glibc: serve each allocation ≥ `nbytes` by its own mmap, here and in child processes; `False`: nothing changed"
     check_ranges(set_mmap_threshold, dict(nbytes=nbytes))
     try: libc = os.confstr('CS_GNU_LIBC_VERSION') or ''
     except (ValueError, OSError): libc = ''
-    # glibc applied a user's own MALLOC_MMAP_THRESHOLD_ when this process started: it stands
+    # one already set is in force: the user's (glibc read it at start) or an earlier call's
     if not libc.startswith('glibc') or 'MALLOC_MMAP_THRESHOLD_' in os.environ: return False
     import ctypes
     if not ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, nbytes): return False
-    os.environ['MALLOC_MMAP_THRESHOLD_'] = str(nbytes)  # for the processes this one starts (`compare --jobs`)
+    os.environ['MALLOC_MMAP_THRESHOLD_'] = str(nbytes)  # read by the processes this one starts (`compare --jobs`)
     return True
 
 # %% ../nbs/02_pretext.ipynb #b50e389e
