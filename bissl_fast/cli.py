@@ -18,7 +18,7 @@ from fastcore.docments import docments
 from .core import *
 from .data import BilevelDataLoaders, BadImagesError, DataError
 from .checkpoint import Interrupted
-from .pretext import pretext_models
+from .pretext import pretext_models, set_mmap_threshold
 from .hypergrad import solvers
 from .learner import BilevelCallback, bissl_learner, bissl_settings
 from .datasets import digits_dls, fashion_mnist_dls
@@ -381,6 +381,7 @@ def main(argv=None):
     if not argv or argv[0] in ('-h', '--help'): print(_usage()); return 0
     if argv[0] not in commands: print(f'bissl_fast: unknown stage {argv[0]!r}\n\n{_usage()}', file=sys.stderr); return 2
     name,f = argv[0],commands[argv[0]]
+    set_mmap_threshold()  # flat memory in long CPU runs (glibc; `02_pretext`: "Memory on the CPU")
     p = stage_parser(f, prog=f'bissl_fast {name}', groups=option_groups(name))
     try: args = vars(p.parse_args(argv[1:]))
     except SystemExit as e: return e.code

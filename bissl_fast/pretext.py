@@ -15,8 +15,8 @@ from .distributed import ShardedLearner, all_gather_cat, rank
 # %% auto #0
 __all__ = ['pretext_models', 'small_stem_', 'Encoder', 'create_encoder', 'tiny_cnn', 'mlp', 'nt_xent', 'byol_loss',
            'PretextModel', 'SimCLR', 'frozen_bn_stats', 'BYOL', 'vicreg_loss', 'barlow_twins_loss', 'moco_loss',
-           'VICReg', 'BarlowTwins', 'MoCo', 'knn_accuracy', 'KNNAccuracy', 'PretextCallback', 'PretextLearner',
-           'load_backbone_state', 'imagenet_state', 'img_size', 'check_pretext_bs', 'pretext_learner']
+           'VICReg', 'BarlowTwins', 'MoCo', 'set_mmap_threshold', 'knn_accuracy', 'KNNAccuracy', 'PretextCallback',
+           'PretextLearner', 'load_backbone_state', 'imagenet_state', 'img_size', 'check_pretext_bs', 'pretext_learner']
 
 # %% ../nbs/02_pretext.ipynb #d434a96a
 def _arch_model(arch, pretrained=False):
@@ -303,6 +303,22 @@ class MoCo(BYOL):
     def criterion(self, pred, *yb):
         q1,q2,k1,k2 = pred
         return moco_loss(q1, k2, self.temperature, self.gather) + moco_loss(q2, k1, self.temperature, self.gather)
+
+# %% ../nbs/02_pretext.ipynb #b3f91e42
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number, in glibc's malloc.h
+
+@ranged(nbytes=Range(4096, 2**25, whole=True))
+def set_mmap_threshold(nbytes=2**20):
+    "glibc: serve each allocation ≥ `nbytes` by its own mmap, here and in child processes; `False`: nothing changed"
+    check_ranges(set_mmap_threshold, dict(nbytes=nbytes))
+    try: libc = os.confstr('CS_GNU_LIBC_VERSION') or ''
+    except (ValueError, OSError): libc = ''
+    # one already set is in force: the user's (glibc read it at start) or an earlier call's
+    if not libc.startswith('glibc') or 'MALLOC_MMAP_THRESHOLD_' in os.environ: return False
+    import ctypes
+    if not ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, nbytes): return False
+    os.environ['MALLOC_MMAP_THRESHOLD_'] = str(nbytes)  # read by the processes this one starts (`compare --jobs`)
+    return True
 
 # %% ../nbs/02_pretext.ipynb #b50e389e
 @contextmanager
