@@ -369,7 +369,7 @@ def _run(name, f, args):
             f(**args)
     except SettingError as e: print(f'bissl_fast {name}: error: {_as_option(e, name)}', file=sys.stderr); return 2
     except (CLIError, BadImagesError, DataError, FileReadError, FolderLockedError, FloatingPointError) as e:
-        msg = str(e).strip().splitlines()[-1].strip()  # fastai puts "Exception occured in `cb`..." before a callback's
+        msg = re.sub(r'^Exception occured in `.*?`:\s*', '', str(e).strip(), flags=re.S)  # fastai's line before a callback's
         print(f'bissl_fast {name}: error: {msg}', file=sys.stderr); return 2
     except Interrupted as e: print(f'\nbissl_fast {name}: {e}', file=sys.stderr); return 128+e.signum
     except KeyboardInterrupt: print(f'\nbissl_fast {name}: interrupted; the same command resumes', file=sys.stderr); return 130
