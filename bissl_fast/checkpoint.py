@@ -4,9 +4,9 @@
 
 # %% ../nbs/03a_checkpoint.ipynb #0d1f4682
 from __future__ import annotations
-import random, signal, sys, threading, time
+import os, random, signal, sys, threading, time, warnings
 from fastai.basics import *
-from .core import atomic_save, check_count, stale_temps
+from .core import *
 from .data import iter_from
 from .distributed import gather_object, mine, is_main, barrier
 
@@ -94,12 +94,18 @@ class _Resumed(GetAttr):
     def __iter__(self): return iter_from(self.dl, self.k, self.rng)
 
 # %% ../nbs/03a_checkpoint.ipynb #9e82d2c1
+@ranged(fname=anything('a file name'), every=whole(1), minutes=optional(positive), signals=anything('signals'),
+        settings=anything('JSON-like settings'))
 class Checkpoint(Callback):
     "A resumable checkpoint `fname` of a run with `settings`: at epoch ends, every `every` safe points or `minutes`, on signals"
     order,run_valid = 90,False
-    def __init__(self, fname='checkpoint', every=None, minutes=10., signals=(signal.SIGTERM, signal.SIGINT),
-                 settings=None):
-        if every is not None: check_count(every, 'every')  # another run's checkpoint is not resumed
+    def __init__(self,
+        fname='checkpoint', # its file, `learn.path/learn.model_dir/fname.pth`
+        every=None, # also save every this many safe points (batches; BiSSL: alternations)
+        minutes=10., # also save every this many minutes (None: never by the clock)
+        signals=(signal.SIGTERM, signal.SIGINT), # signals that save and stop the fit
+        settings=None): # the run's settings: a checkpoint of other settings is not resumed
+        check_ranges(Checkpoint, locals())
         store_attr(); self.pos,self.rng,self.cbs_state,self.signum,self.shift = None,None,None,None,None
 
     @property
@@ -118,7 +124,12 @@ class Checkpoint(Callback):
         if (s := self._state(learn)) is None: return 0
         f = self.file(learn)
         if 'version' not in s: s['learner'] = dict(s['learner'], cbs=s.get('cbs', {}))  # layout 1 kept them beside
-        learn.load_checkpoint_state(s['learner'])
+        try: learn.load_checkpoint_state(s['learner'])
+        except (RuntimeError, ValueError, KeyError, IndexError) as e:
+            raise FileReadError(f'the checkpoint {f} does not fit this learner, so it belongs to a run with another '
+                                f'architecture or settings ({type(e).__name__}: {str(e).strip().splitlines()[0][:200]}); '
+                                'delete it to start over, or pass `Checkpoint(settings=...)` so that a run of other '
+                                'settings is not resumed') from e
         self.pos,self.rng,self.cbs_state = s['pos'],mine(s['learner']['rng']),upgrade_checkpoint(s['learner'])['cbs']
         if is_main(): print(f"resuming from {f}: epoch {self.pos['epoch']}, batch {self.pos['batch']}")
         return self.pos['epoch']
@@ -129,9 +140,25 @@ class Checkpoint(Callback):
         "The saved state, if there is a checkpoint of this run"
         f = self.file(learn)
         if not f.exists(): return None
-        s = torch.load(f, map_location=learn.dls.device, weights_only=False)
+        try: s = load_file(f, map_location=learn.dls.device, weights_only=False)
+        except FileReadError: return self._set_aside(f)
+        if not (isinstance(s, dict) and {'learner', 'pos'} <= set(s)): raise FileReadError(
+            f'{f} is not a checkpoint: it seems to be {file_kind(f)}' + (f' with keys {sorted(map(str, s))[:5]}' if
+            isinstance(s, dict) else '') + ' that another program wrote there; move it away, or pass another `fname`')
         if s.get('settings') == self.settings: return s
         if is_main(): print(f'{f}: a checkpoint of other settings: not resumed (this run overwrites it)')
+
+# %% ../nbs/03a_checkpoint.ipynb #25c505e9
+@patch
+def _set_aside(self:Checkpoint, f):
+    "Move unreadable checkpoint `f` to `f.corrupt`, with a warning: the run starts again from its beginning"
+    bad = f.with_name(f.name + '.corrupt')
+    if is_main():
+        kind = file_kind(f)
+        os.replace(f, bad)
+        warnings.warn(f'the checkpoint {f} cannot be read: it seems to be {kind}. It was moved to {bad}, and this run '
+                      'starts again from its beginning (the last state saved whole); delete that file once you no longer '
+                      'need it')
 
 # %% ../nbs/03a_checkpoint.ipynb #4fcceb68
 @patch

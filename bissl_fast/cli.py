@@ -4,18 +4,21 @@
 
 # %% auto #0
 __all__ = ['presets', 'commands', 'CLIError', 'get_dls_fn', 'settings_options', 'bissl_options', 'solver_options', 'make_solver',
-           'cli_pretrain', 'cli_bilevel', 'cli_finetune', 'cli_compare', 'option_groups', 'main']
+           'cli_pretrain', 'cli_bilevel', 'cli_finetune', 'cli_compare', 'option_groups', 'option_ranges',
+           'check_options', 'option_table', 'main']
 
 # %% ../nbs/06_cli.ipynb #1c5f64fd
-import sys, inspect, warnings, argparse, shutil
+import os, re, sys, inspect, warnings, argparse, shutil
 from contextlib import redirect_stdout
-warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)  # from an import in fastai
+# torch.jit.script/interface deprecation notices, from fastai's and kornia's imports: here, and in `compare`'s spawned workers
+warnings.filterwarnings('ignore', message='`torch.jit.', category=FutureWarning)
+os.environ['PYTHONWARNINGS'] = ','.join(filter(None, [os.environ.get('PYTHONWARNINGS'), 'ignore:`torch.jit.:FutureWarning']))
 from fastai.vision.all import *
 from fastcore.docments import docments
 from .core import *
-from .data import BilevelDataLoaders, BadImagesError
+from .data import BilevelDataLoaders, BadImagesError, DataError
 from .checkpoint import Interrupted
-from .pretext import pretext_models
+from .pretext import pretext_models, set_mmap_threshold
 from .hypergrad import solvers
 from .learner import BilevelCallback, bissl_learner, bissl_settings
 from .datasets import digits_dls, fashion_mnist_dls
@@ -64,9 +67,27 @@ class CLIError(ValueError): "A bad command-line option"
 
 def _kind(data): return data if data in ('digits', 'fashion_mnist') else 'folder'
 
-def get_dls_fn(data='digits', size=None, bs=None, pretext_bs=None, labels=None, unlabeled=None, valid='valid',
-               data_path=None, workers=0, device=None, skip_bad=False, views='simclr'):
+_dsets = BilevelDataLoaders.from_folders.ranges
+
+@ranged(data=anything("'digits', 'fashion_mnist' or a folder"), size=optional(_dsets['size']), bs=optional(_dsets['bs']),
+        pretext_bs=_dsets['pretext_bs'], labels=optional(whole(0)), unlabeled=optional(anything('a subfolder of `data`')),
+        valid=_dsets['valid'], data_path=optional(anything('a folder')), workers=_dsets['num_workers'],
+        device=_dsets['device'], skip_bad=_dsets['skip_bad'], views=_dsets['views'])
+def get_dls_fn(
+    data='digits', # 'digits', 'fashion_mnist', or a folder with train/ and valid/ class subfolders
+    size=None, # image size in px (default: the preset's)
+    bs=None, # downstream batch size (default: the preset's)
+    pretext_bs=None, # pretext batch size (default: the preset's)
+    labels=None, # digits, fashion_mnist: labeled images per class, 0 = all (default: the preset's)
+    unlabeled=None, # folder data: subfolder of unlabeled pretext images (default: the train images)
+    valid='valid', # folder data: the validation subfolder
+    data_path=None, # fashion_mnist: folder of its IDX files (default: Debian's)
+    workers=0, # data loader worker processes (folder data)
+    device=None, # device of the batches (default: fastai's)
+    skip_bad=False, # folder data: leave out the image files that cannot be opened, with a warning
+    views='simclr'): # the pretext views recipe
     "A function building the `BilevelDataLoaders` of `data` (presets filling the `None`s), for the stage functions"
+    check_ranges(get_dls_fn, locals())
     p = presets[_kind(data)]
     vkw = {} if views == 'simclr' else dict(views=views)  # the default recipe is not named: run folders keep their settings
     size,bs,pretext_bs = ifnone(size, p['size']),ifnone(bs, p['bs']),ifnone(pretext_bs, p['pretext_bs'])
@@ -81,6 +102,7 @@ def get_dls_fn(data='digits', size=None, bs=None, pretext_bs=None, labels=None, 
                    bs=bs, pretext_bs=pretext_bs, num_workers=workers, device=device, **({'skip_bad': True} if skip_bad else {}), **vkw)
 
 # %% ../nbs/06_cli.ipynb #e9462e5c
+@ranged(get_dls_fn.ranges, **{k:pretrain.ranges[k] for k in ('arch', 'pretext', 'out', 'ckpt_every', 'ckpt_minutes')})
 def _data_opts(
     data:Param("'digits', 'fashion_mnist', or a folder with train/ and valid/ class subfolders", str)='digits',
     out:Param('run folder for every output (default: runs/<data name>)', str)=None,
@@ -102,6 +124,10 @@ def _data_opts(
     ckpt_minutes:Param('also checkpoint every this many minutes (SIGTERM/SIGINT always checkpoint, then stop)', float)=10.):
     "The options of every stage"
 
+_seeds = Range(test=lambda v: is_listy(v) and len(v) > 0 and all(s in whole(0) for s in v), what='whole numbers ≥ 0')
+
+@ranged(freeze_epochs=finetune.ranges['freeze_epochs'], method=compare.ranges['ft_method'],
+        lr_mult=finetune.ranges['lr_mult'], seeds=_seeds)
 def _ft_opts(
     freeze_epochs:Param('fine-tuning epochs on the head only, before the whole net', int)=default_of(finetune, 'freeze_epochs'),
     method:Param('fine_tune (frozen, then discriminative lrs) or one_cycle', str,
@@ -176,6 +202,7 @@ def _setup(kwargs):
 # %% ../nbs/06_cli.ipynb #18727838
 def _src_cfg(file): return load_json(file)['cfg'] if Path(file).exists() else str(file)
 
+@ranged(epochs=pretrain.ranges['epochs'], lr=pretrain.ranges['lr'])
 def cli_pretrain(
     epochs:Param('pretext epochs', int)=default_of(pretrain, 'epochs'),
     lr:Param('peak learning rate (Adam, one cycle)', float)=default_of(pretrain, 'lr'),
@@ -186,6 +213,7 @@ def cli_pretrain(
     if is_main(): print(f'pretext stage: {r["time_s"]:.0f}s, k-NN accuracy {r["knn"]:.4f}; backbone in {out/"pretext.pth"}')
     return r
 
+@ranged(alternations=bilevel.ranges['alternations'], lr=bissl_learner.ranges['lr'], pretrained=bilevel.ranges['pretrained'])
 def cli_bilevel(
     alternations:Param('BiSSL alternations (lower stage + upper steps)', int)=default_of(compare, 'alternations'),
     lr:Param('upper learning rate (SGD, cosine)', float)=default_of(bissl_learner, 'lr'),
@@ -209,6 +237,8 @@ def _backbone_src(backbone, out):
         return out/f'{backbone}.pth',_src_cfg(out/f'{backbone}.json'),'bissl' if backbone == 'bissl' else 'baseline'
     return Path(backbone),str(backbone),Path(backbone).stem
 
+@ranged(backbone=anything("'bissl', 'pretext', 'random' or a file"), epochs=finetune.ranges['epochs'],
+        lr=finetune.ranges['lr'])
 def cli_finetune(
     backbone:Param("'bissl' (<out>/bissl.pth), 'pretext' (<out>/pretext.pth), 'random' (no pretext) or a backbone .pth file",
                    str)='bissl',
@@ -229,14 +259,15 @@ def cli_finetune(
 
 # %% ../nbs/06_cli.ipynb #684e2ea0
 def _check_compare(seeds, tune_pct, short, repeats, tune_seed):
-    "The study's options that exclude each other or must be fractions"
-    if not 0 < tune_pct < 1: raise CLIError(f'--tune_pct must be a fraction in (0, 1), got {tune_pct}')
-    if not 0 <= short < 1: raise CLIError(f'--short must be a fraction of the epochs in [0, 1), got {short}')
+    "The study's options that exclude each other (their ranges are checked before)"
     if repeats and list(seeds) != list(default_of(compare, 'seeds')):
         raise CLIError('--seeds and --repeats exclude each other: repeat r fine-tunes with seed r')
     if repeats and tune_seed: raise CLIError('--tune_seed and --repeats exclude each other: repeat r splits with seed r')
     if repeats == 1: raise CLIError('--repeats needs at least 2 repeats (an interval needs 2); 0 runs one pipeline')
 
+@ranged({k:compare.ranges[k] for k in ('pretext_epochs', 'pretext_lr', 'alternations', 'ft_epochs', 'ft_lr', 'matched',
+                                        'scratch', 'extra_control', 'tune_pct', 'tune_seed', 'probe_epochs', 'short')},
+        bissl_lr=bissl_learner.ranges['lr'], tune=whole(0), repeats=whole(0), jobs=compare_repeats.ranges['jobs'])
 def cli_compare(
     pretext_epochs:Param('stage 1: pretext epochs', int)=default_of(compare, 'pretext_epochs'),
     pretext_lr:Param('stage 1: peak learning rate', float)=default_of(compare, 'pretext_lr'),
@@ -287,26 +318,59 @@ def _usage():
               'On N GPUs: `torchrun --nproc_per_node N -m bissl_fast.cli STAGE [options]` (batch sizes are per GPU).']
     return '\n'.join(lines)
 
-_counts = dict(tune=0, tune_seed=0, probe_epochs=0, epochs=1, alternations=1, pretext_epochs=1, ft_epochs=1, lower_steps=0,
-               upper_steps=1, head_warmup=0, freeze_epochs=0, size=1, bs=1, pretext_bs=1, labels=0, workers=0, ckpt_every=1,
-               repeats=0, jobs=1)
+def option_ranges(name):
+    "`{option: Range}` of stage `name`: the very ranges of the settings each option sets"
+    rs = {**commands[name].ranges, **_data_opts.ranges}
+    if name in ('bilevel', 'compare'):
+        rs.update({k:BilevelCallback.ranges[k] for k in bissl_options()})
+        rs.update({f'{n}_{k}':c.ranges[k] for n,c in solvers.items() for k in settings_options(c)})
+    if name in ('finetune', 'compare'): rs.update(_ft_opts.ranges)
+    return rs
 
-def _check_counts(args):
-    "The whole-number options, checked before anything runs (a solver checks its own when it is built)"
-    for k,lo in _counts.items():
-        if args.get(k) is not None:
-            try: check_count(args[k], f'--{k}', min=lo)
-            except (ValueError, TypeError) as e: raise CLIError(str(e)) from e
+def _options(name):
+    "`{option: (Param, default)}` of stage `name`"
+    return {k:o for g in option_groups(name).values() for k,o in g.items()} | param_options(commands[name])
+
+def _shown(d): return '' if d is None or d is inspect.Parameter.empty else d
+
+def check_options(name, args):
+    "Check the options `args` of stage `name` against `option_ranges`: a `SettingError` naming `--option`, its range and default"
+    opts,solver_opts = _options(name),{k for g in solver_options().values() for k in g}
+    for k,r in option_ranges(name).items():
+        v = args.get(k)
+        if v is None or (k in solver_opts and v == 'none'): continue  # unset (the default); 'none': a solver's None
+        a,d = opts[k]
+        r(v, f'--{k}', a.help, f'pass {r}' + (f' (default {_shown(d)})' if _shown(d) != '' else ''))
+
+def option_table(*names):
+    "A markdown table of the options of stages `names` (default: all): stage, option, range, default, what it does"
+    rows = ['| stage | option | range | default | what it does |', '| --- | --- | --- | --- | --- |']
+    for n in names or commands:
+        opts = _options(n)
+        rows += [f"| `{n}` | `--{k}` | {r} | {_shown(opts[k][1])} | {opts[k][0].help.replace('|', '/')} |"
+                 for k,r in option_ranges(n).items()]
+    return '\n'.join(rows)
+
+_aliases = dict(n_labeled_per_class='labels', num_workers='workers', ft_method='method')  # setting: its option
+
+def _as_option(e, name):
+    "The message of `SettingError` `e` from a stage's function, each setting it names (`name`) as the option that sets it"
+    opts = option_ranges(name)
+    def opt(m): o = _aliases.get(m[1], m[1]); return f'--{o}' if o in opts else m[0]
+    return re.sub(r'`(\w+)`', opt, str(e))
 
 # %% ../nbs/06_cli.ipynb #0762a206
 def _run(name, f, args):
     "Run stage `f` with `args`; the exit status, with a one-line message for what a user can fix"
     try:
-        _check_counts(args)
+        check_options(name, args)
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', category=FutureWarning)
             f(**args)
-    except (CLIError, BadImagesError) as e: print(f'bissl_fast {name}: error: {e}', file=sys.stderr); return 2
+    except SettingError as e: print(f'bissl_fast {name}: error: {_as_option(e, name)}', file=sys.stderr); return 2
+    except (CLIError, BadImagesError, DataError, FileReadError, FolderLockedError, FloatingPointError) as e:
+        msg = re.sub(r'^Exception occured in `.*?`:\s*', '', str(e).strip(), flags=re.S)  # fastai's line before a callback's
+        print(f'bissl_fast {name}: error: {msg}', file=sys.stderr); return 2
     except Interrupted as e: print(f'\nbissl_fast {name}: {e}', file=sys.stderr); return 128+e.signum
     except KeyboardInterrupt: print(f'\nbissl_fast {name}: interrupted; the same command resumes', file=sys.stderr); return 130
     return 0
@@ -317,6 +381,7 @@ def main(argv=None):
     if not argv or argv[0] in ('-h', '--help'): print(_usage()); return 0
     if argv[0] not in commands: print(f'bissl_fast: unknown stage {argv[0]!r}\n\n{_usage()}', file=sys.stderr); return 2
     name,f = argv[0],commands[argv[0]]
+    set_mmap_threshold()  # flat memory in long CPU runs (glibc; `02_pretext`: "Memory on the CPU")
     p = stage_parser(f, prog=f'bissl_fast {name}', groups=option_groups(name))
     try: args = vars(p.parse_args(argv[1:]))
     except SystemExit as e: return e.code

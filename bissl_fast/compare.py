@@ -4,24 +4,24 @@
 
 # %% ../nbs/05_compare.ipynb #db6cab73
 from __future__ import annotations
-import json, os, re, time, math, inspect, pickle, multiprocessing
+import json, os, re, sys, time, math, signal, inspect, pickle, threading, multiprocessing
 import concurrent.futures as cf  # not fastcore's `ProcessPoolExecutor`, which `fastai.vision.all` exports
-from contextlib import redirect_stdout
+from contextlib import redirect_stdout, contextmanager
 from fastai.vision.all import *
 from .core import *
 from .pretext import pretext_learner, tiny_cnn, create_encoder, knn_accuracy, img_size
 from .learner import bissl_learner, classifier_learner, BilevelCallback, bissl_settings
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, Interrupted
 from .tasks import target_task, task_learner
 from .distributed import init_distributed, is_main, is_distributed, rank, barrier, world_size
 
 # %% auto #0
 __all__ = ['archs', 'study_bissl', 'is_classification', 'task_knn', 'save_json', 'load_json', 'cached', 'seeded', 'get_arch',
-           'csv_logger', 'run_stage', 'pretrain', 'bilevel', 'ValidHistory', 'load_encoder', 'FrozenBackbone',
-           'ValidLast', 'finetune', 'random_init', 'stratified_split', 'labeled_split', 'tuning_dls', 'draw_settings',
-           'lower_is_better', 'tune_finetune', 'pipeline', 'ft_file', 'backbone_file', 'study_pipelines',
-           'load_pipelines', 't_interval', 'results_table', 'markdown_table', 'plot_history', 'compare', 'repeat_dir',
-           'run_repeats', 'repeats_table', 'compare_repeats']
+           'csv_logger', 'run_stage', 'FiniteLoss', 'pretrain', 'load_pretext_model', 'bilevel', 'ValidHistory',
+           'load_encoder', 'FrozenBackbone', 'ValidLast', 'finetune', 'random_init', 'stratified_split',
+           'labeled_split', 'tuning_dls', 'draw_settings', 'lower_is_better', 'tune_finetune', 'pipeline', 'ft_file',
+           'backbone_file', 'study_pipelines', 'load_pipelines', 't_interval', 'results_table', 'markdown_table',
+           'plot_history', 'compare', 'repeat_dir', 'run_repeats', 'repeats_table', 'compare_repeats']
 
 # %% ../nbs/05_compare.ipynb #56b34263
 def is_classification(dls):
@@ -125,11 +125,32 @@ def _resume(ck, learn):
     return 0 if ck is None else ck.resume(learn)
 
 # %% ../nbs/05_compare.ipynb #888b2d6d
+_any = anything
+_stage = dict(dls=_any('a `BilevelDataLoaders` or a function building one'), arch=_any('an arch: a name in `archs` or a function'),
+              pretext=_any('a name in `pretext_models`'), out=_any('a run folder'), seed=whole(0), tag=_any('JSON-like'),
+              cbs=_any('callbacks'), ckpt_every=Checkpoint.ranges['every'], ckpt_minutes=Checkpoint.ranges['minutes'])
+
+class FiniteLoss(Callback):
+    "Stop a fit at its first non-finite training loss (before that step), or at non-finite weights after an epoch's last step (before its checkpoint), naming the lr to lower"
+    order = 100  # after the callbacks that make the loss
+    def __init__(self, stage, lr, option): self.stage,self.lr,self.option = stage,lr,option
+    def _stop(self, what): raise FloatingPointError(
+        f'{self.stage}: {what} at epoch {self.epoch}, batch {self.iter}: the weights diverged, and nothing was saved. '
+        f'Lower its learning rate (`lr`, now {self.lr}; {self.option})')
+    def after_loss(self):
+        if self.training and not torch.isfinite(self.learn.loss).all(): self._stop(f'the training loss is {self.learn.loss.item()}')
+    def after_step(self):
+        if self.iter+1 < self.n_iter: return  # one check per epoch: a finite loss next step catches the others
+        ps = [p for p in self.learn.model.parameters() if p.numel()]
+        if ps and not torch.stack(torch._foreach_norm(ps, math.inf)).isfinite().all():
+            self._stop('the weights are not finite after the last step')
+
+@ranged(**_stage, epochs=whole(1), lr=positive)
 def pretrain(dls, arch, pretext='simclr', epochs=100, lr=3e-3, out='runs/run', seed=0, tag=None, cbs=None,
              ckpt_every=None, ckpt_minutes=10., **kwargs):
     "Stage 1: pretrain `arch` with `pretext` by `fit_one_cycle`; backbone, pretext model, log and result in `out`"
+    check_ranges(pretrain, dict(epochs=epochs, lr=lr, seed=seed, ckpt_every=ckpt_every, ckpt_minutes=ckpt_minutes))
     out,arch = Path(out),get_arch(arch)
-    check_count(epochs, 'epochs')
     cfg = dict(stage='pretext', arch=readable_name(arch), pretext=pretext, epochs=epochs, lr=lr, seed=seed, kwargs=kwargs,
                tag=tag, views=_views_lib())
     def build(dls):
@@ -137,26 +158,47 @@ def pretrain(dls, arch, pretext='simclr', epochs=100, lr=3e-3, out='runs/run', s
         return pretext_learner(dls, arch, pretext, path=out, model_dir='.', **metrics, **kwargs)
     def fit(learn, ck):
         start = _resume(ck, learn)
-        learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=[csv_logger(learn, 'pretext_log.csv', start), ck]+L(cbs))
+        stop = FiniteLoss('stage 1 (pretext)', lr, 'the command line: `pretrain --lr`, `compare --pretext_lr`')
+        learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=[csv_logger(learn, 'pretext_log.csv', start), ck, stop]+L(cbs))
     def done(learn, dls, secs):
         atomic_save(learn.model.state_dict(), out/'pretext_model.pth')
         learn.save_backbone('pretext')
         knn,loss = task_knn(learn.model.backbone, dls),_last_row(learn).get('train_loss')
         return dict(time_s=secs, knn=knn, pretext_loss=loss)
-    return run_stage(out/'pretext.json', cfg, dls, seed, build, fit, done, ckpt_every, ckpt_minutes)
+    with run_lock(out): return run_stage(out/'pretext.json', cfg, dls, seed, build, fit, done, ckpt_every, ckpt_minutes)
 
 # %% ../nbs/05_compare.ipynb #fc9a933a
+def load_pretext_model(model, file, arch, pretext):
+    "Load stage 1's pretext model `file` into `model` (`pretext` on `arch`), or say why it does not fit and what to pass"
+    with torch.serialization.safe_globals([L]):  # a `Learner.save` of stage 1 holds fastai's optimizer state (in `L`s)
+        sd = load_file(file, 'stage-1 pretext model', 'run stage 1 again (`bissl_fast pretrain`), or pass another one')
+    if isinstance(sd.get('model'), dict) and 'opt' in sd: sd = sd['model']  # a `Learner.save`: its model
+    own = model.state_dict()
+    if set(sd) == set(model.backbone.state_dict()): raise FileReadError(
+        f'{file} holds a backbone (as `pretext.pth` does), not the whole stage-1 pretext model (backbone and pretext '
+        'heads) that BiSSL continues: pass the `pretext_model.pth` of the same run folder')
+    bad = sorted(set(sd) ^ set(own)) + [k for k in own if k in sd and sd[k].shape != own[k].shape]
+    if bad: raise FileReadError(
+        f'the stage-1 pretext model {file} does not fit a {pretext} model on {readable_name(arch)} ({len(bad)} tensors '
+        f'differ, e.g. {bad[0]}): pass the arch and pretext stage 1 ran with (`--arch`, `--pretext`), or run stage 1 again')
+    model.load_state_dict(sd)
+    return model
+
+@ranged(**{**bissl_learner.ranges, **_stage, 'pretrained': _any('a stage-1 pretext model file'), 'alternations': whole(1),
+           'epochs': whole(1), 'pretext_kwargs': _any('a dict')})
 @delegates(bissl_learner, keep=True)
 def bilevel(dls, arch, pretrained, pretext='simclr', alternations=None, epochs=None, out='runs/run', seed=0, tag=None,
             cbs=None, pretext_kwargs=None, ckpt_every=None, ckpt_minutes=10., **kwargs):
     "Stage 2: BiSSL from the stage-1 pretext model file `pretrained`; saves the lower backbone to `out/bissl.pth`"
+    check_ranges(bilevel, dict(kwargs, alternations=alternations, epochs=epochs, seed=seed, ckpt_every=ckpt_every,
+                               ckpt_minutes=ckpt_minutes))
     out,arch = Path(out),get_arch(arch)
     if alternations is None and epochs is None: raise ValueError('give `alternations` or `epochs` for the BiSSL stage')
     cfg = dict(stage='bissl', arch=readable_name(arch), pretext=pretext, alternations=alternations, epochs=epochs, seed=seed,
                pretext_kwargs=pretext_kwargs, kwargs=kwargs, tag=tag, views=_views_lib())
     def build(dls):
         pl = pretext_learner(dls, arch, pretext, metrics=[], **ifnone(pretext_kwargs, {}))
-        pl.model.load_state_dict(torch.load(pretrained, map_location='cpu', weights_only=True))
+        load_pretext_model(pl.model, pretrained, arch, pretext)
         return bissl_learner(dls, arch, pretext, pretrained=pl, path=out, model_dir='.', **kwargs)
     def fit(learn, ck):
         start = _resume(ck, learn)
@@ -166,7 +208,7 @@ def bilevel(dls, arch, pretrained, pretext='simclr', alternations=None, epochs=N
         atomic_save(learn.lower_backbone.state_dict(), out/'bissl.pth')
         return dict(time_s=secs, knn=task_knn(learn.lower_backbone, dls), alternations_done=learn.bilevel.n_alt,
                     last_epoch=_last_row(learn))
-    return run_stage(out/'bissl.json', cfg, dls, seed, build, fit, done, ckpt_every, ckpt_minutes)
+    with run_lock(out): return run_stage(out/'bissl.json', cfg, dls, seed, build, fit, done, ckpt_every, ckpt_minutes)
 
 # %% ../nbs/05_compare.ipynb #9536f72d
 class ValidHistory(Callback):
@@ -180,13 +222,19 @@ class ValidHistory(Callback):
     def state_dict(self): return list(self.hist)  # kept in `Checkpoint`s, so a resumed run has the whole history
     def load_state_dict(self, s): self.hist = list(s)
 
+from .pretext import load_backbone_state
+
 def load_encoder(dls, arch, state=None, n_in=3, small_stem=None):
     "An `Encoder` for `arch` (small stem for images ≤ 64 px, as `pretext_learner` chooses) with `state`, or random"
     small_stem = ifnone(small_stem, img_size(dls) <= 64)
     enc = create_encoder(get_arch(arch), n_in, False, small_stem)
-    if isinstance(state, (str, Path)): state = torch.load(state, map_location='cpu', weights_only=True)
-    if state is not None: enc.load_state_dict(state)
-    return enc
+    if state is None: return enc
+    file = isinstance(state, (str, Path))
+    sd = load_backbone_state(state)  # what `pretrained=` takes: a file names itself if it cannot be read
+    try: return enc.load_state(sd, f'the backbone {state}' if file else 'this backbone state',
+                               what=f'{readable_name(get_arch(arch))} (n_in={n_in}, small_stem={small_stem})',
+                               fix='pass the arch it was trained with (`arch`, `--arch`)')
+    except ValueError as e: raise FileReadError(str(e)) from e
 
 class FrozenBackbone(Callback):
     "Keep the backbone in eval mode while the head trains: a linear probe's features stay, BN statistics included"
@@ -221,16 +269,19 @@ def _one_cycle(learn, epochs, lr, probe=False, ck=None, vl=None):
     learn.fit_one_cycle(epochs, lr, start_epoch=_resume(ck, learn), cbs=L(ck)+L(FrozenBackbone() if probe else None))
 
 # %% ../nbs/05_compare.ipynb #806ebb3a
+@ranged(**_stage, backbone=_any('an `Encoder`, a state or file of `arch`, or None'), epochs=whole(1), lr=positive,
+        freeze_epochs=whole(0), method=one_of('fine_tune', 'one_cycle', 'probe'), lr_mult=positive, name=_any('a name'),
+        n_in=whole(1), small_stem=boolean, history=boolean)
 def finetune(dls, backbone, epochs=30, lr=0.1, seed=0, arch=None, freeze_epochs=1, method='fine_tune', lr_mult=10,
              out=None, name=None, tag=None, n_in=3, small_stem=None, cbs=None, ckpt_every=None, ckpt_minutes=10.,
              history=True, **kwargs):
     "Stage 3: fine-tune `backbone` (an `Encoder`, a state/file of `arch`, or `None`: random) with a new head"
+    check_ranges(finetune, dict(epochs=epochs, lr=lr, seed=seed, freeze_epochs=freeze_epochs, method=method,
+                                lr_mult=lr_mult, n_in=n_in, small_stem=small_stem, ckpt_every=ckpt_every,
+                                ckpt_minutes=ckpt_minutes, history=history))
     cfg = dict(stage='finetune', arch=readable_name(get_arch(arch)), epochs=epochs, lr=lr, seed=seed,
                freeze_epochs=freeze_epochs, method=method, lr_mult=lr_mult, kwargs=kwargs, tag=tag,
                **({} if history else dict(history=False)))
-    if method not in ('fine_tune', 'one_cycle', 'probe'):
-        raise ValueError(f"method must be 'fine_tune', 'one_cycle' or 'probe', got {method!r}")
-    check_count(epochs, 'epochs'); check_count(freeze_epochs, 'freeze_epochs', min=0)
     file = Path(out)/f'{name}.json' if out is not None and name is not None else None
     hist,vl = ValidHistory(),None if history else ValidLast()
     def build(dls):
@@ -239,21 +290,25 @@ def finetune(dls, backbone, epochs=30, lr=0.1, seed=0, arch=None, freeze_epochs=
         where = {} if file is None else dict(path=file.parent, model_dir='.')
         return make(dls, enc, cbs=L(hist)+L(vl)+L(cbs), **where, **kwargs)
     def fit(learn, ck):
+        learn.add_cb(FiniteLoss('fine-tuning', lr, 'the command line: `finetune --lr`, `compare --ft_lr`'))
         if method == 'fine_tune': _fine_tune(learn, epochs, lr, freeze_epochs, lr_mult, ck, vl)
         else: _one_cycle(learn, epochs, lr, method == 'probe', ck, vl)
     def done(learn, dls, secs):
         m = learn.recorder.metric_names[3]  # the first metric: `accuracy` for classification
         hh = [h for h in hist.hist if m in h]  # the validated epochs
         return dict(acc=hh[-1][m], loss=hh[-1]['valid_loss'], history=[h[m] for h in hh], time_s=secs, metric=m)
-    return run_stage(file, cfg, dls, seed, build, fit, done, ckpt_every, ckpt_minutes)
+    with run_lock(None if file is None else file.parent):
+        return run_stage(file, cfg, dls, seed, build, fit, done, ckpt_every, ckpt_minutes)
 
 # %% ../nbs/05_compare.ipynb #79f83d59
+@ranged(**{k:_stage[k] for k in ('dls', 'arch', 'seed', 'out', 'tag')}, n_in=whole(1), small_stem=boolean)
 def random_init(dls, arch, seed=0, out=None, tag=None, n_in=3, small_stem=None):
     "The no-pretext reference: the k-NN accuracy of a randomly initialised `arch`; writes `out/scratch.json`"
+    check_ranges(random_init, dict(seed=seed, n_in=n_in, small_stem=small_stem))
     cfg = dict(stage='scratch', arch=readable_name(get_arch(arch)), seed=seed, tag=tag)
     def build(dls): return load_encoder(dls, arch, None, n_in, small_stem)
     def done(enc, dls, secs): return dict(time_s=0., knn=task_knn(enc, dls))
-    return run_stage(None if out is None else Path(out)/'scratch.json', cfg, dls, seed, build, done=done)
+    with run_lock(out): return run_stage(None if out is None else Path(out)/'scratch.json', cfg, dls, seed, build, done=done)
 
 # %% ../nbs/05_compare.ipynb #f9008f9f
 def stratified_split(labels, valid_pct=0.3, seed=0):
@@ -610,46 +665,64 @@ def _extra_epochs(alternations, steps, dl):
 
 study_bissl = dict(head_warmup=5)  # the study's own BiSSL settings, where it departs from `BilevelCallback`'s defaults
 
+def _seeds(v):
+    "Whether `v` is a non-empty list of distinct whole numbers ≥ 0"
+    return isinstance(v, (list, tuple, range)) and 0 < len(v) == len(set(v)) and all(s in whole(0) for s in v)
+
+def _tune(v):
+    "Whether `v` is None, a count ≥ 1 or a non-empty list of settings (dicts)"
+    return v is None or v in whole(1) or isinstance(v, (list, tuple)) and 0 < len(v) == sum(isinstance(s, dict) for s in v)
+
+@ranged(**{k:_stage[k] for k in ('arch', 'pretext', 'out', 'ckpt_every', 'ckpt_minutes')},
+        dls_fn=_any('a function building a `BilevelDataLoaders`'),
+        seeds=Range(test=_seeds, what='a list of distinct whole numbers ≥ 0 (fine-tuning seeds)'),
+        pretext_epochs=whole(1), pretext_lr=positive, alternations=whole(1), ft_epochs=whole(1), ft_lr=positive,
+        freeze_epochs=whole(0), ft_method=one_of('fine_tune', 'one_cycle'), lr_mult=positive,
+        pretext_kwargs=_any('a dict'), bissl_kwargs=_any('a dict of `bissl_learner` settings'), matched=boolean,
+        scratch=boolean, show=boolean, tune=Range(test=_tune, what='None, a count ≥ 1 or a non-empty list of setting dicts'),
+        tune_pct=open_fraction, tune_seed=whole(0), probe_epochs=whole(0), short=fraction, extra_control=boolean,
+        stage_seed=whole(0))
 def compare(dls_fn, arch, pretext='simclr', out='runs/compare', seeds=(0,1,2,3,4), pretext_epochs=100, pretext_lr=3e-3,
             alternations=60, ft_epochs=30, ft_lr=0.1, freeze_epochs=1, ft_method='fine_tune', lr_mult=10,
             pretext_kwargs=None, bissl_kwargs=None, matched=False, scratch=False, show=True, ckpt_every=None,
             ckpt_minutes=10., tune=None, tune_pct=0.3, tune_seed=0, probe_epochs=10, short=0.1, extra_control=False,
             stage_seed=0):
     "Baseline (pretext → fine-tune) vs BiSSL (pretext → BiSSL → fine-tune) on `dls_fn()`, paired by seed"
+    check_ranges(compare, locals())
     out,seeds,data = check_writable(out),list(seeds),readable_name(dls_fn)
     pkw,bkw = ifnone(pretext_kwargs, {}),{**study_bissl, **ifnone(bissl_kwargs, {})}
-    check_count(probe_epochs, 'probe_epochs', min=0)
-    if not 0 <= short < 1: raise ValueError(f'short must be a fraction of the epochs in [0, 1) (0: none), got {short}')
+    check_ranges(bissl_learner, bkw)  # BiSSL's settings too, before stage 1 runs
     (lower,upper),skw = _bissl_steps(bkw),dict(seed=stage_seed, ckpt_every=ckpt_every, ckpt_minutes=ckpt_minutes)
-    # phase 1: the stages, by result file
-    pre = pretrain(dls_fn, arch, pretext, pretext_epochs, pretext_lr, out=out, tag=data, **skw, **pkw)
-    stages = {'pretext.json': pre}
-    if scratch: stages['scratch.json'] = random_init(dls_fn, arch, seed=stage_seed, out=out, tag=data)
-    if matched:
-        n = pretext_epochs + _extra_epochs(alternations, lower, seeded(dls_fn, 0).pretext)
-        stages['matched/pretext.json'] = pretrain(dls_fn, arch, pretext, n, pretext_lr, out=out/'matched', tag=data,
-                                                  **skw, **pkw)
-    stages['bissl.json'] = bilevel(dls_fn, arch, out/'pretext_model.pth', pretext, alternations=alternations, out=out,
-                                   tag=dict(data=data, src=pre['cfg']), pretext_kwargs=pkw, **skw, **bkw)
-    dls = dls_fn()  # phases 2 and 3 share these loaders, reseeded for every run (`seeded`): built once, not 100 times
-    extra = _extra_epochs(alternations, upper, dls.train) if extra_control else None
-    runs = ['full'] + ['short']*(short > 0) + ['probe']*(probe_epochs > 0)
-    recs = study_pipelines(stages, ft_epochs, extra, runs, tuned=bool(tune))
-    save_json(recs, out/'pipelines.json'); barrier()
-    # phase 2: each pipeline's settings, from the labeled training images alone; phase 3: the runs on the test split
-    fkw = dict(arch=arch, epochs=ft_epochs, method=ft_method, lr_mult=lr_mult, ckpt_every=ckpt_every,
-               ckpt_minutes=ckpt_minutes)
-    given = dict(lr=ft_lr, freeze_epochs=freeze_epochs)
-    how,chosen = _choose(dls, recs, tune, given, out, tune_pct, tune_seed, probe_epochs, data, **fkw)
-    _finetune_all(dls, recs, chosen, out, seeds, dict(data=data), freeze_epochs, short, probe_epochs, **fkw)
-    stage_s = f', stage seed {stage_seed}' if stage_seed else ''
-    sets = (f'Settings: pretext {pretext_epochs} epochs (lr {pretext_lr}); BiSSL {alternations} alternations (upper lr '
-            f"{bkw.get('lr', default_of(bissl_learner, 'lr'))}, not tuned; {bkw}); fine-tuning "
-            f'`{ft_method}` {ft_epochs} epochs, lr_mult {lr_mult}, lr/frozen epochs/wd {how}; short budget '
-            f'{short:g} × the epochs; linear probe {probe_epochs} epochs; fine-tuning seeds {seeds}{stage_s}.')
-    df = results_table(out, seeds)
-    head = f'Data `{data}`, arch `{readable_name(get_arch(arch))}`, pretext `{pretext}`, run folder `{out}`'
-    return _write_report(out, df, [head, '', markdown_table(df), '', sets], partial(plot_history, out, seeds), show)
+    with run_lock(out), run_lock(out/'finetune'):  # `bissl_fast finetune --out` writes `finetune/`
+        # phase 1: the stages, by result file
+        pre = pretrain(dls_fn, arch, pretext, pretext_epochs, pretext_lr, out=out, tag=data, **skw, **pkw)
+        stages = {'pretext.json': pre}
+        if scratch: stages['scratch.json'] = random_init(dls_fn, arch, seed=stage_seed, out=out, tag=data)
+        if matched:
+            n = pretext_epochs + _extra_epochs(alternations, lower, seeded(dls_fn, 0).pretext)
+            stages['matched/pretext.json'] = pretrain(dls_fn, arch, pretext, n, pretext_lr, out=out/'matched', tag=data,
+                                                      **skw, **pkw)
+        stages['bissl.json'] = bilevel(dls_fn, arch, out/'pretext_model.pth', pretext, alternations=alternations, out=out,
+                                       tag=dict(data=data, src=pre['cfg']), pretext_kwargs=pkw, **skw, **bkw)
+        dls = dls_fn()  # phases 2 and 3 share these loaders, reseeded for every run (`seeded`): built once, not 100 times
+        extra = _extra_epochs(alternations, upper, dls.train) if extra_control else None
+        runs = ['full'] + ['short']*(short > 0) + ['probe']*(probe_epochs > 0)
+        recs = study_pipelines(stages, ft_epochs, extra, runs, tuned=bool(tune))
+        save_json(recs, out/'pipelines.json'); barrier()
+        # phase 2: each pipeline's settings, from the labeled training images alone; phase 3: the runs on the test split
+        fkw = dict(arch=arch, epochs=ft_epochs, method=ft_method, lr_mult=lr_mult, ckpt_every=ckpt_every,
+                   ckpt_minutes=ckpt_minutes)
+        given = dict(lr=ft_lr, freeze_epochs=freeze_epochs)
+        how,chosen = _choose(dls, recs, tune, given, out, tune_pct, tune_seed, probe_epochs, data, **fkw)
+        _finetune_all(dls, recs, chosen, out, seeds, dict(data=data), freeze_epochs, short, probe_epochs, **fkw)
+        stage_s = f', stage seed {stage_seed}' if stage_seed else ''
+        sets = (f'Settings: pretext {pretext_epochs} epochs (lr {pretext_lr}); BiSSL {alternations} alternations (upper lr '
+                f"{bkw.get('lr', default_of(bissl_learner, 'lr'))}, not tuned; {bkw}); fine-tuning "
+                f'`{ft_method}` {ft_epochs} epochs, lr_mult {lr_mult}, lr/frozen epochs/wd {how}; short budget '
+                f'{short:g} × the epochs; linear probe {probe_epochs} epochs; fine-tuning seeds {seeds}{stage_s}.')
+        df = results_table(out, seeds)
+        head = f'Data `{data}`, arch `{readable_name(get_arch(arch))}`, pretext `{pretext}`, run folder `{out}`'
+        return _write_report(out, df, [head, '', markdown_table(df), '', sets], partial(plot_history, out, seeds), show)
 
 # %% ../nbs/05_compare.ipynb #56ac6927
 def repeat_dir(out, r):
@@ -663,10 +736,6 @@ def _one_repeat(r, dls_fn, arch, kwargs):
         compare(dls_fn, arch, out=out, seeds=[r], tune_seed=r, stage_seed=r, show=False, **kwargs)
     return r
 
-def _set_threads(n):
-    "Let this process use `n` threads"
-    torch.set_num_threads(n)
-
 def _check_picklable(*objs):
     "Raise a clear error if `objs` cannot be sent to another process"
     try: pickle.dumps(objs)
@@ -675,16 +744,95 @@ def _check_picklable(*objs):
         'module-level function (or a `partial` of one) as `dls_fn`, not a lambda or a function defined in a notebook, '
         'or use jobs=1.') from e
 
+_stop_signals = (signal.SIGTERM, signal.SIGINT)
+
+class _Worker:
+    "A repeat's process: the study's process id, and the stop signals it got (after one, it starts no other repeat)"
+    parent,signalled = None,[]
+
+def _on_signal_idle(signum, frame):
+    "A stop signal to a repeat's process between repeats: it ends if the study is gone, else remembers it"
+    if os.getppid() != _Worker.parent: os._exit(128+signum)
+    _Worker.signalled.append(signum)
+
+def _die_with(parent):
+    "Have this process get SIGTERM when its parent process ends, however it ends (Linux)"
+    try: import ctypes; ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError): pass  # not Linux: a killed study leaves its idle processes waiting
+    if os.getppid() != parent: os.kill(os.getpid(), signal.SIGTERM)  # it ended before that
+
+def _init_worker(threads, parent):
+    "Start a repeat's process: `threads` threads, its own process group (the study passes signals on), ends with the study"
+    torch.set_num_threads(threads)
+    _Worker.parent = parent
+    if hasattr(os, 'setpgrp'): os.setpgrp()  # a Ctrl-C in the terminal reaches the study alone, which passes it on
+    for s in _stop_signals: signal.signal(s, _on_signal_idle)
+    _die_with(parent)
+
+def _stop_now(signum, frame):
+    "A stop signal to a repeat's process outside a fit (inside one, its `Checkpoint` takes it)"
+    _Worker.signalled.append(signum)
+    raise KeyboardInterrupt  # not an `Interrupted`: fastai's fit would take that for a cancel, and go on
+
+def _worker_repeat(r, dls_fn, arch, kwargs):
+    "`_one_repeat` in a repeat's process: a stop signal ends it (inside a fit at a checkpoint), as an `Interrupted`"
+    folder,got = repeat_dir(kwargs['out'], r),_Worker.signalled
+    if got: raise Interrupted(got[0], folder)
+    old = {s: signal.signal(s, _stop_now) for s in _stop_signals}
+    try: return _one_repeat(r, dls_fn, arch, kwargs)
+    except Interrupted as e: got.append(e.signum); raise
+    except KeyboardInterrupt:
+        if got: raise Interrupted(got[0], folder) from None
+        raise
+    finally:
+        for s,h in old.items(): signal.signal(s, h)
+        if _Worker.parent is not None and os.getppid() != _Worker.parent:  # the study is gone: no one to report to
+            os._exit(128+got[0] if got else 1)
+
+@contextmanager
+def _passing_on(pids, signals=_stop_signals):
+    "Pass the `signals` this process gets on to the processes `pids()` instead of ending; yields those it got"
+    got = []
+    def on_signal(signum, frame):
+        got.append(signum)
+        how = 'each stops at its next checkpoint' if len(got) == 1 else 'again: they stop now, without a checkpoint'
+        print(f"\n{signal.Signals(signum).name} received: passed on to the repeats' processes; {how}", file=sys.stderr,
+              flush=True)
+        for p in pids():
+            try: os.kill(p, signum)
+            except ProcessLookupError: pass
+    main = threading.current_thread() is threading.main_thread()
+    old = {s: signal.signal(s, on_signal) for s in signals} if main else {}
+    try: yield got
+    finally:
+        for s,h in old.items(): signal.signal(s, h)
+
+def _stopped(e, got):
+    "Whether error `e` of a repeat's process comes from the stop signals `got`"
+    return bool(got) and isinstance(e, (Interrupted, KeyboardInterrupt, cf.process.BrokenProcessPool))
+
 def run_repeats(dls_fn, arch, repeats, jobs=1, **kwargs):
     "Run whole-pipeline `repeats` of `compare(dls_fn, arch, **kwargs)`, `jobs` at a time in separate processes"
     args = [(r, dls_fn, arch, dict(kwargs)) for r in repeats]
     if jobs == 1: return [_one_repeat(*a) for a in args]
     _check_picklable(args)
     if is_distributed(): raise ValueError('jobs > 1 cannot run under torchrun/accelerate launch: use jobs=1 there')
-    ctx,threads = multiprocessing.get_context('spawn'),max(1, torch.get_num_threads()//jobs)
-    with cf.ProcessPoolExecutor(min(jobs, len(args)), mp_context=ctx, initializer=_set_threads,
-                                initargs=(threads,)) as ex:
-        return list(ex.map(_one_repeat, *zip(*args)))
+    ctx,threads,n = multiprocessing.get_context('spawn'),max(1, torch.get_num_threads()//jobs),min(jobs, len(args))
+    ex = cf.ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker, initargs=(threads, os.getpid()))
+    res,errs,running = {},{},{}
+    with _passing_on(lambda: list(getattr(ex, '_processes', None) or {})) as got, ex:  # `_processes`: {pid: process}
+        while args or running:  # a repeat starts when a process is free, and none after a signal or an error
+            while args and len(running) < n and not (got or errs):
+                a = args.pop(0); running[ex.submit(_worker_repeat, *a)] = a[0]
+            if not running: break
+            for fu in cf.wait(running, return_when=cf.FIRST_COMPLETED).done:
+                r = running.pop(fu)
+                try: res[r] = fu.result()
+                except BaseException as e: errs[r] = e
+    if bad := {r:e for r,e in errs.items() if not _stopped(e, got)}: raise bad[min(bad)]
+    if got: raise Interrupted(got[0], ', '.join(str(getattr(e, 'file', None) or repeat_dir(kwargs['out'], r))
+                                                for r,e in sorted(errs.items())) or kwargs['out'])
+    return [res[r] for r in repeats]
 
 # %% ../nbs/05_compare.ipynb #61dc6194
 def repeats_table(out, repeats):
@@ -713,22 +861,25 @@ def _repeat_settings(out, r):
     s = (repeat_dir(out, r)/'results.md').read_text().split('Settings: ')[-1].split('; fine-tuning seeds')[0]
     return re.sub(r' \(split seed \d+\)', '', s)
 
+def _repeats(v): return v in whole(2) or isinstance(v, (list, tuple, range)) and len(v) >= 2 and _seeds(v)
+
+@ranged(**compare.ranges, repeats=Range(test=_repeats, what='at least 2 repeats: a count ≥ 2, or a list of distinct whole '
+                                        'numbers ≥ 0 (an interval needs 2)'), jobs=whole(1))
 @delegates(compare, but=['seeds', 'tune_seed', 'stage_seed'])
 def compare_repeats(dls_fn, arch, pretext='simclr', out='runs/compare', repeats=4, jobs=1, show=True, **kwargs):
     "`compare` rerun whole `repeats` times, each with its own seed for every stage, `jobs` at once; intervals over them"
-    out,data = check_writable(out),readable_name(dls_fn)
-    reps = list(range(repeats)) if isinstance(repeats, int) else list(repeats)
-    if len(reps) < 2 or len(set(reps)) < len(reps):
-        raise ValueError(f'repeats must be at least 2 distinct repeats (an interval needs 2), got {repeats!r}')
-    jobs = check_count(jobs, 'jobs')
     for k in ('seeds', 'tune_seed', 'stage_seed'):
         if k in kwargs: raise ValueError(f'compare_repeats sets `{k}` itself (repeat r uses seed r); leave it out')
-    t0 = time.perf_counter()
-    run_repeats(dls_fn, arch, reps, jobs, pretext=pretext, out=out, **kwargs)
-    secs,df = time.perf_counter() - t0,repeats_table(out, reps)
-    head = (f'Data `{data}`, arch `{readable_name(get_arch(arch))}`, pretext `{pretext}`, run folder `{out}`: {len(reps)} '
-            f'whole-pipeline repeats ({reps}), {jobs} at a time, in {secs:.0f} s')
-    sets = (f'Settings of each repeat: {_repeat_settings(out, reps[0])}; repeat r: every seed r (stages, tuning split, '
-            'fine-tuning).')
-    md = [head, '', markdown_table(df, 'repeat'), '', sets]
-    return _write_report(out, df, md, partial(plot_history, out, None, repeats=reps), show)
+    check_ranges(compare_repeats, dict(kwargs, repeats=repeats, jobs=jobs, show=show))
+    out,data = check_writable(out),readable_name(dls_fn)
+    reps = list(range(int(repeats))) if repeats in whole(2) else list(repeats)
+    with run_lock(out):  # each repeat holds its own folder too, in the process that runs it
+        t0 = time.perf_counter()
+        run_repeats(dls_fn, arch, reps, jobs, pretext=pretext, out=out, **kwargs)
+        secs,df = time.perf_counter() - t0,repeats_table(out, reps)
+        head = (f'Data `{data}`, arch `{readable_name(get_arch(arch))}`, pretext `{pretext}`, run folder `{out}`: '
+                f'{len(reps)} whole-pipeline repeats ({reps}), {jobs} at a time, in {secs:.0f} s')
+        sets = (f'Settings of each repeat: {_repeat_settings(out, reps[0])}; repeat r: every seed r (stages, tuning '
+                'split, fine-tuning).')
+        md = [head, '', markdown_table(df, 'repeat'), '', sets]
+        return _write_report(out, df, md, partial(plot_history, out, None, repeats=reps), show)

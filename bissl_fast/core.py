@@ -4,14 +4,18 @@
 
 # %% ../nbs/00_core.ipynb #8e1820fb
 from __future__ import annotations
-import os, glob, tempfile, inspect
+import os, re, sys, json, glob, math, time, errno, shutil, socket, zipfile, tempfile, inspect, warnings
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 import numpy as np, torch
 
 # %% auto #0
-__all__ = ['check_count', 'check_choice', 'check_device', 'check_writable', 'stale_temps', 'atomic_write', 'atomic_save',
-           'unwrap', 'readable_name', 'default_of']
+__all__ = ['positive', 'non_negative', 'fraction', 'portion', 'open_fraction', 'boolean', 'check_count', 'check_choice',
+           'check_device', 'check_writable', 'SettingError', 'SettingTypeError', 'Range', 'whole', 'anything', 'one_of',
+           'optional', 'ranged', 'check_ranges', 'unranged', 'entry_name', 'range_table', 'stale_temps', 'atomic_write',
+           'atomic_save', 'FileReadError', 'file_kind', 'load_file', 'FolderLockedError', 'run_lock', 'unwrap',
+           'readable_name', 'default_of']
 
 # %% ../nbs/00_core.ipynb #659534f0
 def check_count(n, name, min=1, fix=''):
@@ -60,6 +64,107 @@ def check_writable(folder, what='run folder'):
         raise type(e)(e.errno, msg) from e
     return folder
 
+# %% ../nbs/00_core.ipynb #f0939a4e
+class SettingError(ValueError):
+    "A setting outside its valid range; `setting` names it (the command line shows it as its option)"
+    def __init__(self, msg, setting=None): super().__init__(msg); self.setting = setting
+    def __reduce__(self): return type(self),(str(self), self.setting)  # from a worker process, with its setting
+class SettingTypeError(SettingError, TypeError): "A setting of the wrong type"
+
+def _num(v): return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+class Range:
+    "Valid values: numbers from `lo` to `hi` (`lo_open`/`hi_open`: that bound excluded), whole if `whole`; or those `test` accepts"
+    def __init__(self, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=False, whole=False, test=None, what=None):
+        self.lo,self.hi,self.lo_open,self.hi_open,self.whole,self.test,self.what = lo,hi,lo_open,hi_open,whole,test,what
+
+    def __str__(self):
+        if self.what is not None: return self.what
+        kind = 'a whole number' if self.whole else 'a number'
+        if self.hi == math.inf: return f"{kind} {'>' if self.lo_open else '≥'} {self.lo}"
+        if self.lo == -math.inf: return f"{kind} {'<' if self.hi_open else '≤'} {self.hi}"
+        return f"{kind} in {'(' if self.lo_open else '['}{self.lo}, {self.hi}{')' if self.hi_open else ']'}"
+    __repr__ = __str__
+
+    def typed(self, v):
+        "Whether `v` has the type this range wants"
+        if self.test is not None: return True
+        return _num(v) and (not self.whole or isinstance(v, (int, np.integer)))
+
+    def __contains__(self, v):
+        if self.test is not None: return bool(self.test(v))
+        if not self.typed(v) or math.isnan(v): return False
+        lo = self.lo < v if self.lo_open or self.lo == -math.inf else self.lo <= v  # ±inf only as a declared bound
+        hi = v < self.hi if self.hi_open or self.hi == math.inf else v <= self.hi
+        return lo and hi
+
+    def __call__(self, v, name, doc='', fix=''):
+        "Check setting `name` = `v` (which does `doc`); returns `v` (a whole number as an `int`)"
+        if v in self: return int(v) if self.whole and self.test is None else v
+        err = SettingError if self.typed(v) else SettingTypeError
+        doc,q = f' ({doc})' if doc else '',name if name.startswith('-') else f'`{name}`'
+        raise err(f'{q} must be {self}, got {v!r}{doc}; {fix or f"pass {self}"}', name.lstrip('-'))
+
+def whole(min=1): "Whole numbers ≥ `min`: epochs, steps, batch sizes"; return Range(min, whole=True)
+positive,non_negative = Range(0, lo_open=True),Range(0)
+fraction,portion,open_fraction = Range(0, 1, hi_open=True),Range(0, 1, lo_open=True),Range(0, 1, True, True)
+def anything(what): "Any value (`what` it is): checked where it is used"; return Range(test=lambda v: True, what=what)
+def one_of(*choices):
+    "One of `choices` (names)"
+    r = Range(test=lambda v: isinstance(v, str) and v in choices, what='one of ' + ', '.join(map(repr, choices)))
+    r.choices = choices
+    return r
+boolean = Range(test=lambda v: isinstance(v, (bool, np.bool_)), what='True or False')
+def optional(r):
+    "`None` or a value in `r` (kept as `inner`)"
+    o = Range(test=lambda v: v is None or v in r, what=f'None or {r}')
+    o.inner = r
+    return o
+
+# %% ../nbs/00_core.ipynb #fecb198b
+def ranged(*bases, **ranges):
+    "Decorator declaring the `Range` of each setting of a function or class (see `check_ranges`); first those of `bases`"
+    def _inner(f): f.ranges = {k:v for d in (getattr(f, 'ranges', {}), *bases, ranges) for k,v in d.items()}; return f
+    return _inner
+
+def _docs(f):
+    "The docments of `f` (a class: its `__init__`), or none"
+    from fastcore.docments import docments
+    try: return docments(f.__init__ if isinstance(f, type) else f)
+    except Exception: return {}
+
+def check_ranges(f, values, prefix=''):
+    "Check each of `values` (`{name: value}`) that `f` declares a range for (a `None` passes where it is the default)"
+    rs,ps = getattr(f, 'ranges', {}),inspect.signature(f).parameters
+    for k,v in values.items():
+        if k not in rs or v in rs[k] or (v is None and k in ps and ps[k].default is None): continue
+        d = ps[k].default if k in ps else None
+        dflt = '' if d is None or d is inspect.Parameter.empty else f' (default {d!r})'
+        rs[k](v, prefix+k, _docs(f).get(k) or '', f'pass {rs[k]}{dflt}')
+    return values
+
+def unranged(f):
+    "The settings of `f` (a function or class) that declare no range: a test keeps this empty"
+    skip = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return [k for k,p in inspect.signature(f).parameters.items()
+            if p.kind not in skip and k != 'self' and k not in getattr(f, 'ranges', {})]
+
+def entry_name(f):
+    "The name of entry point `f` in tables and tests: `Class.method` for a method"
+    return getattr(f, '__qualname__', None) or type(f).__name__
+
+def range_table(*fs):
+    "A markdown table of the settings of `fs`: entry point, setting, range, default, what it does"
+    rows = ['| entry point | setting | range | default | what it does |', '| --- | --- | --- | --- | --- |']
+    for f in fs:
+        ps,docs = inspect.signature(f).parameters,_docs(f)
+        for k,r in getattr(f, 'ranges', {}).items():
+            if k not in ps: continue
+            d = ps[k].default
+            rows.append(f"| `{entry_name(f)}` | `{k}` | {r} | {'' if d is inspect.Parameter.empty else f'`{d!r}`'} "
+                        f"| {(docs.get(k) or '').replace('|', '/')} |")
+    return '\n'.join(rows)
+
 # %% ../nbs/00_core.ipynb #c218ea53
 def _alive(pid):
     "Whether process `pid` runs on this machine"
@@ -76,22 +181,164 @@ def stale_temps(file):
     return [t for t,pid in pids.items() if pid.isdigit() and not _alive(int(pid))]
 
 # %% ../nbs/00_core.ipynb #fd1a5ae7
-def atomic_write(file, write):
+def _umask():
+    "This process's umask: read from `/proc` where it can be (setting it to read it races with threads creating files)"
+    try: return int(re.search(r'^Umask:\s*([0-7]+)', Path('/proc/self/status').read_text(), re.M).group(1), 8)
+    except (OSError, AttributeError): m = os.umask(0); os.umask(m); return m
+
+def _fsync(path, flags=os.O_RDONLY):
+    "Flush `path` (a file or, on POSIX, a folder) to the disk"
+    if os.name == 'nt' and Path(path).is_dir(): return
+    fd = os.open(path, flags)
+    try: os.fsync(fd)
+    finally: os.close(fd)
+
+def _full(e):
+    "Whether error `e` says the disk is full: `ENOSPC`, or torch's zip writer failing mid-file"
+    return getattr(e, 'errno', None) == errno.ENOSPC or isinstance(e, RuntimeError) and (
+        'unexpected pos' in str(e) or 'PytorchStreamWriter failed' in str(e))
+
+def _mb(n): return f'{n/2**20:,.1f} MB'
+
+def atomic_write(file, write, size=None):
     "`write(tmp)` a temporary file next to `file`, then rename it over `file`; returns `file`. Only rank 0 writes"
     from bissl_fast.distributed import is_main  # here, not above: the engine imports core without fastai
     file = Path(file)
     if not is_main(): return file
     file.parent.mkdir(parents=True, exist_ok=True)
+    old = f'{file} was left as it was' if file.exists() else f'no {file.name} was written'
+
     fd,tmp = tempfile.mkstemp(dir=file.parent, prefix=f'.{file.name}.{os.getpid()}.', suffix='.tmp'); os.close(fd)
-    try: write(tmp); os.replace(tmp, file)
+    try:
+        try: write(tmp); _fsync(tmp)  # on the disk before the rename: a power loss leaves the old file or the new one
+        except Exception as e:
+            if not _full(e): raise
+            done,free = os.path.getsize(tmp) if os.path.exists(tmp) else 0,shutil.disk_usage(file.parent).free
+            need = f'about {_mb(size)}' if size else f'more than the {_mb(done)} written when it filled'
+            raise OSError(errno.ENOSPC, f'disk full: writing {file} needs {need}, and {file.parent} has {_mb(free)} free; '
+                          f'free some space (or pass another folder) and run again; {old}') from e
+        os.chmod(tmp, 0o666 & ~_umask())  # `mkstemp` makes it 0600: the file gets what any new file gets here
+        os.replace(tmp, file)
+        _fsync(file.parent)  # the rename itself
     finally:
         if os.path.exists(tmp): os.remove(tmp)
     for t in stale_temps(file): t.unlink(missing_ok=True)
     return file
 
+def _nbytes(obj):
+    "The bytes of the tensors in `obj` (nested dicts, lists, tuples)"
+    if torch.is_tensor(obj): return obj.numel()*obj.element_size()
+    if isinstance(obj, dict): return sum(map(_nbytes, obj.values()))
+    if isinstance(obj, (list, tuple)): return sum(map(_nbytes, obj))
+    return 0
+
 def atomic_save(obj, file):
     "`torch.save(obj, file)`, atomically"
-    return atomic_write(file, partial(torch.save, obj))
+    return atomic_write(file, partial(torch.save, obj), size=_nbytes(obj))
+
+# %% ../nbs/00_core.ipynb #b38909f8
+class FileReadError(ValueError): "A file that cannot be read: the message names it, what it seems to be, and what to do"
+
+def _pickle_of(file):
+    "The pickle (`data.pkl`) inside torch zip file `file`, or None if the archive is damaged"
+    try:
+        with zipfile.ZipFile(file) as z:
+            pk = next((n for n in z.namelist() if n.endswith('data.pkl')), None)
+            return None if pk is None or z.testzip() is not None else z.read(pk)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError): return None
+
+def file_kind(file):
+    "What `file` seems to be, in words, from its bytes: empty, truncated, an exported `Learner`, a `Learner.save`, a state"
+    file = Path(file)
+    n = file.stat().st_size
+    if n == 0: return 'an empty file (0 bytes): a write that never finished'
+    with open(file, 'rb') as f: head = f.read(4)
+    if head[:1] == b'\x80': return f'a pickle ({n:,} bytes), not in the zip format torch writes since 1.6'
+    if head != b'PK\x03\x04': return f'not a file torch wrote ({n:,} bytes, starting {head!r})'
+    pk = _pickle_of(file)
+    if pk is None: return f'a truncated or damaged torch file ({n:,} bytes): a write that never finished'
+    if re.search(rb'Learner[\n\x94]', pk):  # a class named *Learner: `c<module>\n<name>\n` (protocol 2), `...\x94` (4+)
+        return 'a whole exported `Learner` (`learn.export`, a .pkl), not weights'
+    if b'model' in pk and b'opt' in pk: return 'a full `Learner.save` (the model and its optimizer state)'
+    return 'a torch file'
+
+_weights = 'pass the weights that `save_backbone` or `torch.save(model.state_dict(), file)` wrote'
+_fixes = {'a whole exported `Learner`': f'load it with `load_learner`, or {_weights}',
+          'a full `Learner.save`': f'load it with `learn.load`, or {_weights}'}
+
+def load_file(file, what='checkpoint', fix='', **kwargs):
+    "`torch.load(file, **kwargs)` (a CPU map and `weights_only` by default); a `FileReadError` naming the file if it fails"
+    file,kwargs = Path(file),{'map_location': 'cpu', 'weights_only': True, **kwargs}
+    if not file.is_file(): raise FileNotFoundError(f'no {what} at {file}' + (f'; {fix}' if fix else ''))
+    try: return torch.load(file, **kwargs)
+    except Exception as e:
+        kind,err = file_kind(file),re.sub(r'\x1b\[[0-9;]*m', '', str(e)).strip().split('\n')[0][:200]
+        fix = _fixes.get(kind.split(' (')[0], fix)
+        raise FileReadError(f'the {what} {file} cannot be read: it seems to be {kind} ({type(e).__name__}: {err}); '
+                            f'{fix or "delete it to start over"}') from e
+
+# %% ../nbs/00_core.ipynb #f3103f8d
+class FolderLockedError(RuntimeError): "A run folder another process is writing"
+
+_locks = {}  # this process's locks: {folder: [pid, fd, depth]}; the pid tells a forked child its parent's entries
+
+def _record(fd):
+    "The holder that lock file `fd` names (empty if it names none)"
+    try: return json.loads(os.pread(fd, 65536, 0) or b'{}')
+    except (OSError, ValueError): return {}
+
+def _try_lock(f):
+    "`(fd, record)`: an open descriptor of `f` holding its lock and the record left in it; `(None, holder)` if another process holds it"
+    import fcntl
+    while True:
+        fd = os.open(f, os.O_RDWR | os.O_CREAT, 0o666)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            h = _record(fd); os.close(fd)
+            if e.errno in (errno.EAGAIN, errno.EACCES): return None,h  # EWOULDBLOCK is EAGAIN
+            raise
+        try: same = os.fstat(fd).st_ino == os.stat(f).st_ino  # not a file its last holder deleted as we opened it
+        except FileNotFoundError: same = False
+        if same: return fd,_record(fd)
+        os.close(fd)
+
+def _locked_msg(folder, what, h):
+    "The error of a second writer of `folder`, naming the holder `h`"
+    who = (f"process {h['pid']} on {h.get('host', '?')} (`{h.get('cmd', '?')}`, since {h.get('since', '?')})" if 'pid' in h
+           else 'another process (it has just taken the lock)')
+    return (f'{what} {folder} is being written by {who}: wait until it ends, stop it, or pass another folder '
+            f'(`out`, `--out`); the lock is {Path(folder)/".lock"}')
+
+def _lock(folder, what):
+    "Lock `folder` for this process: the descriptor holding it, or None where this file system has no locks"
+    f = check_writable(folder, what)/'.lock'
+    try: fd,old = _try_lock(f)
+    except OSError as e:
+        warnings.warn(f'{f} cannot be locked ({e.strerror or e}): a second process writing {folder} would not be stopped')
+        return None
+    if fd is None: raise FolderLockedError(_locked_msg(folder, what, old))
+    if old.get('pid') is not None:
+        warnings.warn(f"{f}: taking over the lock that process {old['pid']} on {old.get('host', '?')} left (it is gone, "
+                      'its run stopped unfinished)')
+    me = dict(pid=os.getpid(), host=socket.gethostname(), cmd=' '.join(sys.argv), since=time.strftime('%Y-%m-%d %H:%M:%S %z'))
+    os.ftruncate(fd, 0); os.pwrite(fd, json.dumps(me).encode(), 0)
+    return fd
+
+@contextmanager
+def run_lock(folder, what='run folder'):
+    "Hold `folder/.lock` while writing `folder` (None: nothing to hold); a second writer gets a `FolderLockedError` naming the first"
+    from bissl_fast.distributed import is_main  # here, not above: the engine imports core without fastai
+    if folder is None or os.name == 'nt' or not is_main() or int(os.environ.get('RANK', 0)):  # no `fcntl`; rank ≠ 0
+        yield None; return
+    key = Path(folder).resolve()
+    if key in _locks and _locks[key][0] == os.getpid(): _locks[key][2] += 1  # held by an outer call of this process
+    else: _locks[key] = [os.getpid(), _lock(folder, what), 1]
+    try: yield Path(folder)/'.lock'
+    finally:
+        e = _locks[key]; e[2] -= 1
+        if e[2] == 0:
+            del _locks[key]
+            if e[1] is not None: (key/'.lock').unlink(missing_ok=True); os.close(e[1])
 
 # %% ../nbs/00_core.ipynb #0ba11e3b
 def unwrap(m):

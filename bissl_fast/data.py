@@ -10,10 +10,10 @@ from .core import *
 from .distributed import shard_dl, unshard_dl, world_size, is_main
 
 # %% auto #0
-__all__ = ['view_recipes', 'KorniaOps', 'RandomResizedCropFlip', 'ColorJitter', 'RandomGrayscale', 'RandomGaussianBlur',
-           'RandomSolarize', 'pretext_augs', 'byol_augs', 'PretextViews', 'make_views', 'ExpandChannels', 'ResizeBatch',
-           'to_uint8_images', 'image_stats', 'iter_from', 'Endless', 'BilevelDataLoaders', 'ToTensorImage',
-           'BadImagesError', 'find_bad_images', 'target_train_tfms']
+__all__ = ['image_size', 'probability', 'view_recipes', 'views_range', 'KorniaOps', 'RandomResizedCropFlip', 'ColorJitter',
+           'RandomGrayscale', 'RandomGaussianBlur', 'RandomSolarize', 'pretext_augs', 'byol_augs', 'PretextViews',
+           'make_views', 'ExpandChannels', 'ResizeBatch', 'to_uint8_images', 'image_stats', 'DataError', 'iter_from',
+           'Endless', 'BilevelDataLoaders', 'ToTensorImage', 'BadImagesError', 'find_bad_images', 'target_train_tfms']
 
 # %% ../nbs/00_data.ipynb #506085b8
 with warnings.catch_warnings():
@@ -97,16 +97,36 @@ class RandomSolarize(DisplayedTransform):
     def encodes(self, x:TensorImage): return TensorImage(self.solarize(_plain(x)))
 
 # %% ../nbs/00_data.ipynb #ce4cecf7
-def pretext_augs(size, min_scale=0.5, flip=True, jitter=0.4, hue=0.1, jitter_p=0.8, gray_p=0.2, blur_p=0.,
-                 solarize_p=0.):
+image_size = Range(test=lambda v: v in whole(1) or (is_listy(v) and len(v) == 2 and all(o in whole(1) for o in v)),
+                   what='a whole number ≥ 1, or a (height, width) pair of them')
+probability = Range(0, 1)
+
+@ranged(size=image_size, min_scale=portion, flip=boolean, jitter=non_negative, hue=Range(0, 0.5), jitter_p=probability,
+        gray_p=probability, blur_p=probability, solarize_p=probability)
+def pretext_augs(
+    size, # side of the views in px, or (height, width)
+    min_scale=0.5, # smallest area of a crop, as a fraction of the image's
+    flip=True, # flip half the views horizontally
+    jitter=0.4, # strength of the brightness, contrast and saturation jitter
+    hue=0.1, # strength of the hue jitter (a fraction of the hue circle)
+    jitter_p=0.8, # probability of the color jitter
+    gray_p=0.2, # probability of grayscale
+    blur_p=0., # probability of a Gaussian blur
+    solarize_p=0.): # probability of solarization
     "The SimCLR view augmentations as a list of per-item batch transforms (the same for both views)"
+    check_ranges(pretext_augs, locals())
     tfms = [RandomResizedCropFlip(size, min_scale=min_scale, flip_p=0.5 if flip else 0.),
             ColorJitter(jitter, jitter, jitter, hue, p=jitter_p), RandomGrayscale(gray_p)]
     return (tfms + ([RandomGaussianBlur(blur_p)] if blur_p else [])
                  + ([RandomSolarize(solarize_p)] if solarize_p else []))
 
-def byol_augs(size, blur=None, **kwargs):
+@ranged(size=image_size, blur=optional(boolean))
+def byol_augs(
+    size, # side of the views in px, or (height, width)
+    blur=None, # blur the views (None: from 64 px on)
+    **kwargs): # more settings of `pretext_augs`
     "BYOL's asymmetric views `(augs1, augs2)`: blur p 1.0 and 0.1 (by default from 64 px), solarization p 0 and 0.2"
+    check_ranges(byol_augs, dict(size=size, blur=blur))
     if blur is None: blur = min(tuplify(size)) >= 64
     return (pretext_augs(size, blur_p=1. if blur else 0., **kwargs),
             pretext_augs(size, blur_p=0.1 if blur else 0., solarize_p=0.2, **kwargs))
@@ -152,8 +172,16 @@ class PretextViews(ItemTransform):
         return res
 
 # %% ../nbs/00_data.ipynb #23a3792b
-def make_views(views, size, **kwargs):
+views_range = Range(test=lambda v: not isinstance(v, str) or v in view_recipes,
+                    what='a name in `view_recipes`, a list of augmentations, two lists or a `PretextViews`')
+
+@ranged(views=optional(views_range), size=image_size)
+def make_views(
+    views, # a `view_recipes` name (None: 'simclr'), a list of augmentations for both views, or two lists
+    size, # side of the views in px, or (height, width)
+    **kwargs): # more settings of the recipe
     "`views` as `PretextViews`: a `view_recipes` name (built for `size` with `kwargs`), a list of augs, or two lists"
+    check_ranges(make_views, dict(views=views, size=size))
     if isinstance(views, PretextViews): return views
     if views is None or isinstance(views, str):
         if ifnone(views, 'simclr') not in view_recipes:
@@ -216,9 +244,31 @@ def image_stats(x):
     return m.tolist(),s.tolist()
 
 # %% ../nbs/00_data.ipynb #4efe034e
-def _check_bs(n, bs, what, fix):
-    if n == 0: raise ValueError(f'The {what} dataset is empty')
-    if bs > n: raise ValueError(f'Batch size {bs} is larger than the {n} items of the {what} dataset; {fix}')
+class DataError(ValueError): "Data that cannot teach anything: the message says what is missing and what to do"
+
+def _check_bs(n, bs, what, setting, empty='give it items'):
+    "Check the `what` dataset (`n` items) fills one batch of `bs` (the setting named `setting`)"
+    if n == 0: raise DataError(f'the {what} dataset is empty: nothing to learn from; {empty}')
+    if bs > n: raise SettingError(f'Batch size {bs} is larger than the {n} items of the {what} dataset (no full batch); '
+                                  f'lower `{setting}` to {n} or less, or give it more items', setting)
+
+def _s(n, word): return f'{n} {word}{"" if n == 1 else "es" if word.endswith("s") else "s"}'
+
+def _categories(ds):
+    "The `Categorize` of the labeled dataset `ds` (single-label classes), or None"
+    tls = getattr(ds, 'tls', [])[getattr(ds, 'n_inp', 1):]
+    return next((f for tl in tls[:1] for f in tl.tfms.fs if type(f) is Categorize), None) if len(tls) == 1 else None
+
+def _check_classes(y_train, y_valid, vocab, where, fix):
+    "Stop on downstream train labels `y_train` of fewer than 2 classes; warn of the valid classes that it lacks"
+    tr,va = set(y_train),set(y_valid)
+    if len(tr) < 2: raise DataError(
+        f'{where}: the downstream train images hold {_s(len(tr), "class")} ({", ".join(str(vocab[c]) for c in tr) or "none"})'
+        f': a classifier of fewer than 2 classes has nothing to learn; {fix}')
+    if miss := sorted(va - tr): warnings.warn(
+        f'{where}: the valid images hold {_s(len(miss), "class")} that no train image has '
+        f'({", ".join(str(vocab[c]) for c in miss[:5])}): the model cannot learn them, and their valid images count '
+        'as errors')
 
 def _item_size(ds, item_tfms):
     "Height and width of the first item of `ds` after `item_tfms`"
@@ -316,17 +366,37 @@ class BilevelDataLoaders(DataLoaders):
 
 # %% ../nbs/00_data.ipynb #d4d7279d
 @patch(cls_method=True)
-def from_dsets(cls:BilevelDataLoaders, pretext_ds, train_ds, valid_ds, size=None, bs=64, pretext_bs=None,
-               item_tfms=None, batch_tfms=None, train_tfms=None, views=None, stats=imagenet_stats,
-               num_workers=0, path='.', device=None, dl_kwargs=None):
+@ranged(pretext_ds=anything('a dataset'), train_ds=anything('a labeled dataset'), valid_ds=anything('a labeled dataset'),
+        size=optional(image_size), bs=whole(1), pretext_bs=optional(whole(1)), item_tfms=anything('item transforms'),
+        batch_tfms=anything('batch transforms'), train_tfms=anything('batch transforms'), views=views_range,
+        stats=anything('per-channel means and stds'), num_workers=whole(0), path=anything('a folder'),
+        device=anything('a device, checked by `check_device`'), dl_kwargs=anything('`TfmdDL` keyword arguments'))
+def from_dsets(cls:BilevelDataLoaders,
+    pretext_ds, # unlabeled images for the pretext task (a labeled dataset's inputs serve too)
+    train_ds, # labeled downstream training set
+    valid_ds, # labeled downstream validation set
+    size=None, # image side in px, or (height, width) (default: the first train item's)
+    bs=64, # downstream batch size (the valid loader's: twice it)
+    pretext_bs=None, # pretext batch size (default: `bs`)
+    item_tfms=None, # item transforms of every loader
+    batch_tfms=None, # batch transforms before normalizing (default: to float, 3 channels, resized to `size`)
+    train_tfms=None, # downstream training augmentation (default: a random resized crop)
+    views=None, # pretext views: a `view_recipes` name ('simclr' when None), augmentations, or two lists of them
+    stats=imagenet_stats, # per-channel (means, stds) to normalize with
+    num_workers=0, # data loader worker processes
+    path='.', # the loaders' folder (where learners save)
+    device=None, # device of the batches (default: fastai's `default_device()`)
+    dl_kwargs=None): # more keyword arguments of the labeled loaders, e.g. `before_batch=bb_pad` for boxes
     "Build from unlabeled `pretext_ds` and labeled `train_ds`/`valid_ds`; `dl_kwargs` go to the labeled loaders"
-    bs,pretext_bs = check_count(bs, 'bs'),check_count(ifnone(pretext_bs, bs), 'pretext_bs')
-    if size is not None:
-        size = tuple(check_count(s, 'size') for s in tuplify(size)) if is_listy(size) else check_count(size, 'size')
-    check_count(num_workers, 'num_workers', min=0)
-    _check_bs(len(train_ds), bs, 'downstream train', 'lower `bs`')
-    _check_bs(len(valid_ds), 1, 'downstream valid', '')
-    _check_bs(len(pretext_ds), pretext_bs, 'pretext', 'lower `pretext_bs`')
+    check_ranges(BilevelDataLoaders.from_dsets, locals())
+    bs,pretext_bs = int(bs),int(ifnone(pretext_bs, bs))
+    if size is not None: size = tuple(map(int, size)) if is_listy(size) else int(size)
+    _check_bs(len(train_ds), bs, 'downstream train', 'bs', 'give it labeled images')
+    _check_bs(len(valid_ds), 1, 'downstream valid', 'bs', 'give it labeled images to measure the model on')
+    _check_bs(len(pretext_ds), pretext_bs, 'pretext', 'pretext_bs', 'give it images')
+    if (cat := _categories(train_ds)) is not None and len(cat.vocab) < 2: raise DataError(
+        f'the downstream labels hold {_s(len(cat.vocab), "class")} ({", ".join(map(str, cat.vocab))}): '
+        'a classifier of fewer than 2 classes has nothing to learn; give it images of 2 classes or more')
     size = ifnone(size, _item_size(train_ds, item_tfms))
     base = L(batch_tfms) if batch_tfms is not None else L(IntToFloatTensor(), ExpandChannels(3))
     if batch_tfms is None and not _geometric(train_ds): base.append(ResizeBatch(size))  # masks, boxes: no image-only resize
@@ -343,6 +413,7 @@ def from_dsets(cls:BilevelDataLoaders, pretext_ds, train_ds, valid_ds, size=None
     return cls(dl(train_ds, bs, True, train_tfms, **kw), dl(valid_ds, bs*2, False, [], **kw),
                dl(_unlabeled(pretext_ds), pretext_bs, True, [views]),
                dl(_unlabeled(valid_ds), min(pretext_bs, len(valid_ds)), False, [views]), path=path, device=device)
+
 
 # %% ../nbs/00_data.ipynb #cde84a60
 class ToTensorImage(DisplayedTransform):
@@ -365,11 +436,25 @@ def _label_ds(x, y, vocab):
     return Datasets(list(zip(x, [vocab[int(o)] for o in y])),
                     tfms=[[ItemGetter(0), ToTensorImage()], [ItemGetter(1), Categorize(vocab=vocab, sort=False)]])
 
+_images = anything('images (N, C, H, W): uint8, or floats in [0, 1]')
+_class_idxs = anything('class indices (N,)')
+
 @patch(cls_method=True)
 @delegates(BilevelDataLoaders.from_dsets, but=['item_tfms', 'batch_tfms'])
-def from_tensors(cls:BilevelDataLoaders, x_pretext, x_train, y_train, x_valid, y_valid, vocab=None, size=32, stats=None,
-                 **kwargs):
+@ranged(BilevelDataLoaders.from_dsets.ranges, x_pretext=_images, x_train=_images, y_train=_class_idxs, x_valid=_images,
+        y_valid=_class_idxs, vocab=anything('class names'), size=image_size, stats=optional(anything('means, stds')))
+def from_tensors(cls:BilevelDataLoaders,
+    x_pretext, # unlabeled images for the pretext task
+    x_train, # labeled downstream training images
+    y_train, # their class indices
+    x_valid, # labeled validation images
+    y_valid, # their class indices
+    vocab=None, # class names (default: '0', '1', ...)
+    size=32, # image side in px, or (height, width)
+    stats=None, # per-channel (means, stds) to normalize with (default: those of `x_pretext`)
+    **kwargs):
     "Build from image tensors: unlabeled `x_pretext`, labeled `(x_train, y_train)` and `(x_valid, y_valid)`"
+    check_ranges(BilevelDataLoaders.from_tensors, dict(kwargs, size=size))
     xs = [to_uint8_images(x, n) for x,n in zip((x_pretext, x_train, x_valid), ('x_pretext', 'x_train', 'x_valid'))]
     chans = sorted({x.shape[1] for x in xs})
     if len(chans) > 1: raise ValueError(f'x_pretext, x_train and x_valid have mixed channel counts {chans}; '
@@ -380,6 +465,11 @@ def from_tensors(cls:BilevelDataLoaders, x_pretext, x_train, y_train, x_valid, y
     vocab = L(ifnone(vocab, [str(i) for i in range(int(max(y_train.max(), y_valid.max()))+1)]))
     if max(y_train.max(), y_valid.max()) >= len(vocab) or min(y_train.min(), y_valid.min()) < 0:
         raise ValueError(f'labels must be class indices in [0, {len(vocab)}) to match the vocab')
+    _check_classes(y_train.unique().tolist(), y_valid.unique().tolist(), vocab, 'from_tensors',
+                   'give `y_train` 2 classes or more')
+    if xs[0].min() == xs[0].max(): raise DataError(
+        f'from_tensors: every pixel of every x_pretext image is {int(xs[0].min())}: two views of such images are the '
+        'same, and the pretext task has nothing to learn; pass the real images')
     pre = Datasets(list(xs[0]), tfms=[[ToTensorImage()]])
     return cls.from_dsets(pre, _label_ds(xs[1], y_train, vocab), _label_ds(xs[2], y_valid, vocab), size=size,
                           stats=ifnone(stats, image_stats(xs[0])), **kwargs)
@@ -442,11 +532,37 @@ def _image_files(path, what):
     return files
 
 # %% ../nbs/00_data.ipynb #2ed25f68
+def _check_splits(splits, files, path, train, valid, valid_pct):
+    "Stop on a split without images; warn of the images that sit in no class subfolder (no split takes them)"
+    where = f'{path}/{train}/<class>/' + ('' if valid_pct else f' and {path}/{valid}/<class>/')
+    lost = len(files) - len(splits[0]) - len(splits[1])
+    for n,idxs,fix in ((train, splits[0], 'put the training images there'),
+                       (valid, splits[1], 'raise `valid_pct`' if valid_pct else 'put the validation images there')):
+        if not len(idxs): raise DataError(
+            f'no {n} images in {path/n if not valid_pct else path/train}: each labeled image must sit in a subfolder '
+            f'named after its class, {where}{f" ({lost} of the {len(files)} do not)" if lost else ""}; {fix}')
+    if lost: warnings.warn(f'{lost} of the {len(files)} images under {where} sit in no class subfolder: left out')
+
 @patch(cls_method=True)
 @delegates(BilevelDataLoaders.from_dsets, but=['item_tfms', 'batch_tfms'])
-def from_folders(cls:BilevelDataLoaders, path, pretext=None, train='train', valid='valid', valid_pct=None, seed=None,
-                 size=96, pre_size=None, stats=imagenet_stats, verify=True, skip_bad=False, **kwargs):
+@ranged(BilevelDataLoaders.from_dsets.ranges, path=anything('a folder'), pretext=optional(anything('a subfolder')),
+        train=anything('a subfolder'), valid=anything('a subfolder'), valid_pct=optional(open_fraction),
+        seed=optional(whole(0)), size=image_size, pre_size=optional(image_size), verify=boolean, skip_bad=boolean)
+def from_folders(cls:BilevelDataLoaders,
+    path, # the folder of the labeled subfolders (and of `pretext`)
+    pretext=None, # subfolder of unlabeled pretext images, searched recursively (default: the train images)
+    train='train', # subfolder of the training images, one subfolder per class
+    valid='valid', # subfolder of the validation images, one subfolder per class
+    valid_pct=None, # a fraction of `train` to validate on instead of `valid`
+    seed=None, # seed of the `valid_pct` split
+    size=96, # image side the loaders give, in px, or (height, width)
+    pre_size=None, # image side the files are read at (default: `size`)
+    stats=imagenet_stats, # per-channel (means, stds) to normalize with
+    verify=True, # open every image once first, and stop on those that cannot be read
+    skip_bad=False, # leave out the images that cannot be read, with a warning, instead of stopping
+    **kwargs):
     "Build from ImageNet-style labeled folders under `path` and an unlabeled `pretext` folder, read at `pre_size`"
+    check_ranges(BilevelDataLoaders.from_folders, {**kwargs, **{k:v for k,v in locals().items() if k != 'kwargs'}})
     path = Path(path)
     folders = [train] if valid_pct else [train, valid]
     files = L(f for n in folders for f in _image_files(path/n, f'labeled {n}'))
@@ -454,12 +570,18 @@ def from_folders(cls:BilevelDataLoaders, path, pretext=None, train='train', vali
     if verify:
         files = _check_images(files, path, skip_bad, f'labeled folders of {path}')
         if pretext: pre_files = _check_images(pre_files, path/pretext, skip_bad, f'pretext folder {path/pretext}')
-    splitter = RandomSplitter(valid_pct, seed=seed) if valid_pct else GrandparentSplitter(train, valid)
-    dsets = DataBlock((ImageBlock, CategoryBlock), get_y=parent_label, splitter=splitter).datasets(files)
+    splits = (RandomSplitter(valid_pct, seed=seed) if valid_pct else GrandparentSplitter(train, valid))(files)
+    _check_splits(splits, files, path, train, valid, valid_pct)
+    dsets = DataBlock((ImageBlock, CategoryBlock), get_y=parent_label, splitter=lambda _: splits).datasets(files)
+    vocab = dsets.vocab
+    _check_classes([vocab.o2i[parent_label(f)] for f in dsets.train.items],
+                   [vocab.o2i[parent_label(f)] for f in dsets.valid.items], vocab, f'labeled folders of {path}',
+                   f'give {path/train} a subfolder of images for each class, 2 or more')
     pre = Datasets(pre_files, tfms=[[PILImage.create]]) if pretext else dsets.train
     return cls.from_dsets(pre, dsets.train, dsets.valid, size=size,
                           item_tfms=[Resize(ifnone(pre_size, size)), ToTensor()],
                           batch_tfms=[IntToFloatTensor(), ResizeBatch(size)], stats=stats, path=path, **kwargs)
+
 
 # %% ../nbs/00_data.ipynb #31d41c18
 def _all_files(items):
@@ -468,9 +590,18 @@ def _all_files(items):
 
 @patch(cls_method=True)
 @delegates(BilevelDataLoaders.from_dsets, but=['item_tfms', 'batch_tfms'])
-def from_dblock(cls:BilevelDataLoaders, dblock, source, pretext_items=None, size=None, verify=True, skip_bad=False,
-                **kwargs):
+@ranged(BilevelDataLoaders.from_dsets.ranges, dblock=anything('a `DataBlock`'), source=anything("the `DataBlock`'s source"),
+        pretext_items=anything('items'), verify=boolean, skip_bad=boolean)
+def from_dblock(cls:BilevelDataLoaders,
+    dblock, # a labeled `DataBlock`: its datasets give the downstream loaders, its transforms every loader's
+    source, # what `dblock` reads its items from
+    pretext_items=None, # unlabeled pretext items, read as the `DataBlock` reads its inputs (default: the train inputs)
+    size=None, # image side in px, or (height, width) (default: the first train item's)
+    verify=True, # open every image file once first, and stop on those that cannot be read
+    skip_bad=False, # leave out the image files that cannot be read, with a warning, instead of stopping
+    **kwargs):
     "Build from a labeled `DataBlock` on `source`; `pretext_items` (default: the train inputs) are the unlabeled data"
+    check_ranges(BilevelDataLoaders.from_dblock, dict(kwargs, size=size, verify=verify, skip_bad=skip_bad))
     if verify:
         root = source if isinstance(source, (str, Path)) and Path(source).is_dir() else None
         items = L((dblock.get_items or noop)(source))

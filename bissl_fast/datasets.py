@@ -6,6 +6,7 @@
 from __future__ import annotations
 import gzip, struct
 from fastai.vision.all import *
+from .core import *
 from .data import *
 
 # %% auto #0
@@ -13,8 +14,14 @@ __all__ = ['FASHION_MNIST_PATHS', 'FASHION_MNIST_CLASSES', 'balanced_subset', 'd
            'load_fashion_mnist', 'fashion_mnist_dls']
 
 # %% ../nbs/01_datasets.ipynb #a982c63b
-def balanced_subset(labels, n_per_class=None, seed=0, vocab=None):
+@ranged(labels=anything('class indices'), n_per_class=optional(whole(1)), seed=whole(0), vocab=anything('class names'))
+def balanced_subset(
+    labels, # the class index of each item
+    n_per_class=None, # items to draw from every class (None: all of them)
+    seed=0, # seed of the draw
+    vocab=None): # class names, for the messages
     "Indices of `n_per_class` items of every class in `labels`, drawn with `seed` (all items if `n_per_class` is None)"
+    check_ranges(balanced_subset, dict(n_per_class=n_per_class, seed=seed))
     labels = torch.as_tensor(labels)
     if n_per_class is None: return torch.arange(len(labels))
     g = torch.Generator().manual_seed(seed)
@@ -23,8 +30,9 @@ def balanced_subset(labels, n_per_class=None, seed=0, vocab=None):
         where = (labels == c).nonzero().flatten()
         if n_per_class > len(where):
             name = vocab[c] if vocab is not None else c
-            raise ValueError(f'n_labeled_per_class={n_per_class} but class {name!r} has only {len(where)} images; '
-                             f'use n_labeled_per_class <= {int(labels.unique(return_counts=True)[1].min())}')
+            raise SettingError(f'`n_labeled_per_class` is {n_per_class} but class {name!r} has only {len(where)} images; '
+                               f'use `n_labeled_per_class` <= {int(labels.unique(return_counts=True)[1].min())}, or None '
+                               'for all the images', 'n_labeled_per_class')
         idxs.append(where[torch.randperm(len(where), generator=g)[:n_per_class]])
     return torch.cat(idxs).sort().values
 
@@ -34,9 +42,22 @@ def _digits():
     d = load_digits()
     return torch.tensor(d.images*255/16).round().to(torch.uint8)[:,None], torch.tensor(d.target)
 
-def digits_dls(bs=64, pretext_bs=None, size=32, n_labeled_per_class=None, seed=0, device=None, valid_frac=1/3,
-               **kwargs):
+_size,_bs = BilevelDataLoaders.from_tensors.ranges['size'],BilevelDataLoaders.from_tensors.ranges['bs']
+
+@ranged(bs=_bs, pretext_bs=optional(_bs), size=_size, n_labeled_per_class=optional(whole(1)), seed=whole(0),
+        device=anything('a device, checked by `check_device`'), valid_frac=open_fraction)
+def digits_dls(
+    bs=64, # downstream batch size
+    pretext_bs=None, # pretext batch size (default: `bs`)
+    size=32, # image side the 8×8 digits are resized to, in px
+    n_labeled_per_class=None, # labeled training images of each digit (None: all those outside the valid split)
+    seed=0, # seed of the labeled subset
+    device=None, # device of the batches (default: fastai's)
+    valid_frac=1/3, # the fraction of each digit's images held out for validation (a fixed split)
+    **kwargs): # more settings of `BilevelDataLoaders.from_tensors` (`views`, `num_workers`, ...)
     "The embedded 8×8 digits: pretext = all, unlabeled; downstream = a balanced labeled subset; valid = a fixed split"
+    check_ranges(digits_dls, locals())
+    check_ranges(BilevelDataLoaders.from_tensors, kwargs)
     x,y = _digits()
     is_valid = torch.zeros(len(y), dtype=torch.bool)
     # fixed, whatever `seed`
@@ -102,9 +123,19 @@ def load_fashion_mnist(path=None):
     return xt[:,None],yt.long(),xv[:,None],yv.long()
 
 # %% ../nbs/01_datasets.ipynb #413466c6
-def fashion_mnist_dls(path=None, n_labeled_per_class=100, bs=256, pretext_bs=256, size=32, seed=0, device=None,
-                      **kwargs):
+@ranged(digits_dls.ranges, path=optional(anything('a folder')))
+def fashion_mnist_dls(
+    path=None, # folder of the four IDX files (default: Debian's, `FASHION_MNIST_PATHS`)
+    n_labeled_per_class=100, # labeled training images of each class (None: all 6,000)
+    bs=256, # downstream batch size (at most the labeled images)
+    pretext_bs=256, # pretext batch size
+    size=32, # image side the 28×28 images are resized to, in px
+    seed=0, # seed of the labeled subset
+    device=None, # device of the batches (default: fastai's)
+    **kwargs): # more settings of `BilevelDataLoaders.from_tensors` (`views`, `num_workers`, ...)
     "Fashion-MNIST: pretext = the 60k train images unlabeled, downstream = a balanced labeled subset, valid = 10k test"
+    check_ranges(fashion_mnist_dls, locals())
+    check_ranges(BilevelDataLoaders.from_tensors, kwargs)  # before the 70,000 images load
     xt,yt,xv,yv = load_fashion_mnist(path)
     tr = balanced_subset(yt, n_labeled_per_class, seed=seed, vocab=FASHION_MNIST_CLASSES)
     return BilevelDataLoaders.from_tensors(xt, xt[tr], yt[tr], xv, yv, vocab=FASHION_MNIST_CLASSES, size=size,

@@ -12,6 +12,7 @@ from torch.nn.parallel import DistributedDataParallel
 from fastai.basics import *
 from fastai.callback.progress import ProgressCallback
 from fastai.distributed import DistributedDL, DistributedTrainer
+from .core import ranged, check_ranges, boolean, positive, optional, one_of
 
 # %% auto #0
 __all__ = ['world_size', 'rank', 'is_main', 'is_distributed', 'barrier', 'init_distributed', 'average', 'average_grads',
@@ -35,8 +36,12 @@ def barrier():
     if is_distributed(): dist.barrier()
 
 # %% ../nbs/08_distributed.ipynb #7e3e6d0e
-def init_distributed(timeout=1800, backend=None):
+@ranged(timeout=positive, backend=optional(one_of('nccl', 'gloo', 'mpi', 'ucc')))
+def init_distributed(
+    timeout=1800, # seconds a collective waits for the other processes before raising
+    backend=None): # the process group's backend (default: nccl with GPUs, else gloo)
     "Join the process group of `torchrun`/`accelerate launch` (env `WORLD_SIZE`...), `timeout` in seconds; else no-op"
+    check_ranges(init_distributed, locals())
     if dist.is_initialized() or int(os.environ.get('WORLD_SIZE', 1)) <= 1: return world_size()
     backend = ifnone(backend, 'nccl' if torch.cuda.is_available() else 'gloo')
     if backend == 'nccl': torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
@@ -159,9 +164,14 @@ def unshard_dl(dl):
     return dl.dl if isinstance(dl, DistributedDL) else dl
 
 # %% ../nbs/08_distributed.ipynb #78e9dee4
+@ranged(sync_bn=boolean, timeout=positive)
 class ShardedTrainer(DistributedTrainer):
     "fastai's `DistributedTrainer`: `ShardedDL`s, gloo on CPUs, finite timeout; `model.ddp_skip` is left to the caller"
-    def __init__(self, sync_bn=False, timeout=1800, **kwargs):
+    def __init__(self,
+        sync_bn=False, # batch-norm statistics over all processes (GPUs only)
+        timeout=1800, # seconds a collective waits for the other processes before raising
+        **kwargs): # `DistributedTrainer`'s other settings
+        check_ranges(ShardedTrainer, dict(sync_bn=sync_bn, timeout=timeout))
         if sync_bn and not torch.cuda.is_available():
             raise ValueError('sync_bn=True needs GPUs: SyncBatchNorm does not run on the CPU; pass sync_bn=False')
         init_distributed(timeout)
@@ -194,13 +204,22 @@ class ShardedTrainer(DistributedTrainer):
 # %% ../nbs/08_distributed.ipynb #68cb09b7
 class ShardedLearner(Learner):
     "A `Learner` whose `distrib_ctx` trains with `ShardedTrainer` (interleaved loaders, CPU-safe, `sync_bn=False`)"
-    def to_distributed(self, sync_bn=False, timeout=1800, **kwargs):
+    @ranged(ShardedTrainer.ranges)
+    def to_distributed(self,
+        sync_bn=False, # batch-norm statistics over all processes (GPUs only)
+        timeout=1800, # seconds a collective waits for the other processes before raising
+        **kwargs): # `DistributedTrainer`'s other settings
         "Add a `ShardedTrainer` (`timeout`: seconds a collective may wait for a rank before raising)"
         self.add_cb(ShardedTrainer(sync_bn, timeout=timeout, **kwargs))
         if rank(): self.remove_cb(ProgressCallback)
         return self
 
     @contextmanager
-    def distrib_ctx(self, sync_bn=False, in_notebook=False, **kwargs):
+    @ranged(sync_bn=boolean, in_notebook=boolean)
+    def distrib_ctx(self,
+        sync_bn=False, # batch-norm statistics over all processes (GPUs only)
+        in_notebook=False, # launched from a notebook (fastai's `notebook_launcher`)
+        **kwargs): # `to_distributed`'s other settings
         "fastai's `distrib_ctx` with `sync_bn=False` by default (the BiSSL reference's choice); a no-op in one process"
+        check_ranges(ShardedLearner.distrib_ctx, dict(sync_bn=sync_bn, in_notebook=in_notebook))
         with Learner.distrib_ctx(self, sync_bn, in_notebook, **kwargs): yield self

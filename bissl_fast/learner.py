@@ -5,13 +5,14 @@
 # %% ../nbs/04_learner.ipynb #b61f242c
 from __future__ import annotations
 import math, time, warnings, itertools, inspect
+from contextlib import contextmanager
 from copy import deepcopy
 from fastai.vision.all import *
 from fastai.callback.fp16 import MixedPrecision
 from torch.func import functional_call
 from .core import *
 from .data import BilevelDataLoaders
-from .pretext import PretextModel, create_encoder, pretext_models, imagenet_state, img_size
+from .pretext import PretextModel, create_encoder, pretext_models, imagenet_state, img_size, check_pretext_bs
 from .hypergrad import preserved_buffers, get_solver, finite_mask
 from .checkpoint import *
 from .tasks import task_setup, task_learner, backbone_names
@@ -73,8 +74,11 @@ def proximal(ps, qs, lam):
     d = torch._foreach_sub(ps, qs)
     return torch.stack(torch._foreach_norm(d)).pow(2).sum()*(lam/2),torch._foreach_mul(d, lam)
 
-def clip_grads_(params, max_norm):
+@ranged(params=anything('tensors'), max_norm=positive)
+def clip_grads_(params, # tensors whose gradients are clipped together
+                max_norm): # largest total gradient norm
     "`nn.utils.clip_grad_norm_` (the same ops, so the same numbers) without its per-tensor `to`; returns the total norm"
+    positive(max_norm, 'max_norm', fix='a negative norm flips the gradients, 0 freezes the weights')
     gs = [p.grad for p in params if p.grad is not None]
     if not gs: return torch.zeros(())
     norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(gs)))
@@ -82,6 +86,10 @@ def clip_grads_(params, max_norm):
     return norm
 
 # %% ../nbs/04_learner.ipynb #fba79247
+@ranged(lam=non_negative, damping=non_negative, gamma=non_negative, lower_steps=whole(0), upper_steps=whole(1),
+        solver=anything('a name in `solvers` or a `Solver` (`get_solver` checks it)'), lower_lr=positive, lower_wd=non_negative,
+        lower_opt_func=Range(test=callable, what='a fastai `opt_func`'), lower_warmup=fraction, clip=positive,
+        head_warmup=whole(0), alternations=whole(1), hessian_frac=portion)
 class BilevelCallback(Callback):
     "Run BiSSL: a lower stage at the start of each alternation, the implicit upper update on each downstream batch"
     order,run_valid = MixedPrecision.order+1,False
@@ -100,12 +108,10 @@ class BilevelCallback(Callback):
         clip:float=10., # largest gradient norm, at both levels
         head_warmup:int=None, # epochs training φ_D alone on the frozen θ_D first (None: 1 if pretrained, else 0)
         alternations:int=None): # stop after this many alternations (None: the epochs decide); `fit_bilevel` sets it
+        check_ranges(BilevelCallback, locals())
+        if not lam + damping > 0: raise SettingError(f'`lam` + `damping` must be > 0, got {lam} + {damping}: the solver '
+                                                     'inverts I + H/(λ+δ); pass damping=10. (the default)')
         store_attr(but='solver')
-        for n,lo in (('lower_steps', 0), ('upper_steps', 1)): check_count(getattr(self, n), n, lo)
-        if not 0 < hessian_frac <= 1: raise ValueError(f'hessian_frac must be in (0, 1], got {hessian_frac!r}: the '
-                                                       'fraction of a pretext batch that builds the Hessian (1: all)')
-        for n in ('alternations', 'head_warmup'):
-            if getattr(self, n) is not None: check_count(getattr(self, n), n, 1 if n == 'alternations' else 0)
         self.solver,self.stage,self.lower_opt = get_solver(solver),None,None
         self.head_warmed,self.n_lower,self.n_alt = False,0,0
 
@@ -197,7 +203,9 @@ def after_pred(self:BilevelCallback):
 def after_loss(self:BilevelCallback):
     loss_imp = self.loss_func(to_float(self.pred_lower), *self.yb)
     self.pred_lower = None
-    _check_finite(loss_imp + self.loss_grad, 'upper', f'alternation {self.n_alt}, batch {self.iter}', 'lr')
+    self._check_finite({('the upper loss on θ_D (L_D(θ_D, φ_D))', 'upper', False): self.loss_grad,
+                        ('the upper loss on θ_P (L_D(θ_P, φ_D))', 'lower', True): loss_imp},
+                       f'alternation {self.n_alt}, batch {self.iter}')
     self.stats['upper_imp'].append(loss_imp.detach()); self.stats['upper_cls'].append(self.loss_grad.detach())
     self.learn.loss_grad = loss_imp + self.gamma*self.loss_grad
     self.learn.loss = self.loss_grad.detach().clone()
@@ -214,8 +222,9 @@ def after_backward(self:BilevelCallback):
         if getattr(self.learn, 'scaler', None) is not None and self.learn.scaler.is_enabled():
             for p in self.theta_upper: p.grad = torch.full_like(p, float('inf'))  # the scaler skips this step
             return
-        raise FloatingPointError(f'non-finite upper-level gradient at alternation {self.n_alt}: lower `lr`')
-    x = self.stage(v)
+        raise self._diverged("a non-finite upper-level gradient in θ_P (the solve's right-hand side)", 'upper',
+                             f'alternation {self.n_alt}, batch {self.iter}')
+    with self._solving(f'alternation {self.n_alt}, batch {self.iter}'): x = self.stage(v)
     for p,xi in zip(self.theta_upper, x): p.grad = xi.to(p.dtype) if p.grad is None else p.grad.add_(xi)
     for k,val in self.stage.stats().items(): self.stats[k].append(val)
 
@@ -238,10 +247,48 @@ def release(self:BilevelCallback):
     self.solver.release(); self.stage = None
 
 # %% ../nbs/04_learner.ipynb #eb6387a2
-def _check_finite(loss, level, where, fix):
-    if not torch.isfinite(loss).all():
-        raise FloatingPointError(f'the {level}-level loss is {loss.item()} at {where}; nothing was updated. '
-                                 f'Lower the {level} learning rate (`{fix}`), or raise `damping`/clipping')
+def _largest(ps):
+    "The largest |value| in tensors `ps` (a NaN counts as infinite)"
+    return max((p.detach().abs().max().nan_to_num(math.inf).item() for p in ps if p.numel()), default=0.)
+
+_levels = dict(upper=('θ_D', 'upper', 'lr'), lower=('θ_P', 'lower', 'lower_lr'))
+
+@patch
+def diverged_level(self:BilevelCallback, level='lower', shared=True):
+    "The level whose backbone diverged: the one with non-finite weights; else, for a value of both levels (`shared`), the one 100× the other's largest |weight|; else `level`"
+    u,l = _largest(self.theta_upper),_largest(self.theta_lower)
+    if math.isinf(u) != math.isinf(l): return 'upper' if math.isinf(u) else 'lower'
+    if shared and u > 100*max(l, 1.): return 'upper'
+    if shared and l > 100*max(u, 1.): return 'lower'
+    return level
+
+@patch
+def _diverged(self:BilevelCallback, what, level, where, shared=True):
+    "The `FloatingPointError` for `what` (a value of `level`, of both if `shared`) at `where`: the backbone that diverged, its lr"
+    lv = self.diverged_level(level, shared)
+    th,nm,opt = _levels[lv]
+    lr = self.lower_lr if lv == 'lower' else getattr(self, 'upper_lr', getattr(self.learn, 'lr', None))
+    u,l = _largest(self.theta_upper),_largest(self.theta_lower)
+    now = f', now {lr:g}' if isinstance(lr, (int, float)) else ''
+    return FloatingPointError(f'{what} at {where}, so the fit stopped before that step. {th}, the {nm} backbone, diverged '
+                              f'(largest |weight|: θ_D {u:.3g}, θ_P {l:.3g}): lower the {nm} learning rate (`{opt}`{now})'
+                              + (', or raise `damping`' if lv == 'lower' else ''))
+
+@patch
+def _check_finite(self:BilevelCallback, terms, where):
+    "Unless the terms `{(name, level, shared): loss}` add up to a finite loss, raise `_diverged` for the first non-finite one"
+    if torch.isfinite(sum(terms.values())).all(): return  # one host sync when all is well
+    bad = [(k,v) for k,v in terms.items() if not torch.isfinite(v).all()] or [(('their sum', 'lower', True), sum(terms.values()))]
+    (what,level,shared),loss = bad[0]
+    raise self._diverged(f'{what} is {loss.item()}', level, where, shared)
+
+@patch
+@contextmanager
+def _solving(self:BilevelCallback, where):
+    "A context where the solver's `FloatingPointError` (its Hessian-vector products blew up) becomes `_diverged`'s"
+    try: yield
+    except FloatingPointError as e:
+        raise self._diverged(f'the implicit solve failed ({str(e).split(". ")[0]})', 'lower', where) from e
 
 class _StepProbe:
     "Stand in for optimizer `opt` in a `GradScaler`, recording whether the scaler let the step through"
@@ -273,16 +320,15 @@ def lower_step(self:BilevelCallback):
     with self._amp(): loss_p = lower.pretext_loss(v1, v2).float()
     ps = [p for p in self.theta_lower if p.requires_grad]
     reg,reg_grad = proximal(ps, [q for p,q in zip(self.theta_lower, self.theta_upper) if p.requires_grad], self.lam)
-    _check_finite(loss_p+reg, 'lower', f'lower step {self.n_lower}', 'lower_lr')
+    self._check_finite({('the pretext loss', 'lower', False): loss_p, ('the proximal term (λ/2)‖θ_P − θ_D‖²', 'lower', True): reg},
+                       f'lower step {self.n_lower}')
     probe = _StepProbe(opt)
     norm = self._lower_grads(loss_p, ps, reg_grad, scaler, probe)
     if scaler.is_enabled(): scaler.step(probe); scaler.update()   # skips the step if a gradient overflowed
     elif torch.isfinite(norm): probe.step()
     else:
         opt.zero_grad()
-        raise FloatingPointError(f'non-finite lower-level gradient at lower step {self.n_lower} (the loss was finite); '
-                                 'nothing was updated. Lower `lower_lr` or `clip`, or check the pretext model for '
-                                 'NaN/Inf')
+        raise self._diverged('a non-finite lower-level gradient (its loss was finite)', 'lower', f'lower step {self.n_lower}')
     opt.zero_grad()
     if probe.stepped: lower.after_update()
     self.n_lower += 1
@@ -315,7 +361,8 @@ def lower_stage(self:BilevelCallback):
     with preserved_buffers(self.lower), torch.autocast(one_param(self.lower).device.type, enabled=False):
         loss = self.lower.pretext_loss(v1, v2)
         solver = self.solver.for_stage(self.upper_left())
-        self.stage = solver.build(loss, self.theta_lower, self.lam, self.damping, reduce=average)
+        with self._solving(f'the Hessian batch of alternation {self.n_alt}'):
+            self.stage = solver.build(loss, self.theta_lower, self.lam, self.damping, reduce=average)
     self.n_alt += 1
     self.stats['alt_s'].append(time.perf_counter()-t0)
 
@@ -436,19 +483,29 @@ def warmup_head(self:BilevelLearner, n_epoch, lr=None):
     return self
 
 @patch
-def fit_bilevel(self:BilevelLearner, n_epoch=None, lr=None, lower_lr=None, alternations=None, head_warmup=None,
-                div_final=1e3, start_epoch=0, cbs=None, **kwargs):
+@ranged(n_epoch=whole(1), lr=positive, lower_lr=positive, alternations=whole(1), head_warmup=whole(0), div_final=positive,
+        start_epoch=whole(0), cbs=anything('callbacks'))
+def fit_bilevel(self:BilevelLearner,
+                n_epoch=None, # downstream epochs (or `alternations`)
+                lr=None, # peak upper learning rate (None: the learner's)
+                lower_lr=None, # peak lower learning rate (None: `BilevelCallback`'s)
+                alternations=None, # alternations to run exactly (or `n_epoch`)
+                head_warmup=None, # epochs of φ_D alone first (None: `BilevelCallback`'s)
+                div_final=1e3, # the upper lr ends at `lr/div_final` (cosine)
+                start_epoch=0, # the epoch to resume at
+                cbs=None, # more callbacks for this fit
+                **kwargs):
     "Run the BiSSL stage for `n_epoch` downstream epochs, or exactly `alternations` alternations; returns the learner"
     if (n_epoch is None) == (alternations is None): raise ValueError('give either `n_epoch` or `alternations`')
-    if n_epoch is not None: check_count(n_epoch, 'n_epoch', fix='pass how many downstream epochs to run')
-    if alternations is not None: check_count(alternations, 'alternations', fix='pass how many alternations to run')
-    if head_warmup is not None: check_count(head_warmup, 'head_warmup', min=0)
+    check_ranges(BilevelLearner.fit_bilevel, dict(n_epoch=n_epoch, lr=lr, lower_lr=lower_lr, alternations=alternations,
+                                                  head_warmup=head_warmup, div_final=div_final, start_epoch=start_epoch))
     if alternations is not None: n_epoch = math.ceil(alternations/self.alternations_per_epoch())
     cb = self.bilevel
     if lower_lr is not None: cb.lower_lr = lower_lr
     hw = ifnone(head_warmup, cb.head_warmup)
     if hw and not cb.head_warmed and start_epoch == 0: self.warmup_head(hw)
     lr,cb.alternations = ifnone(lr, self.lr),alternations
+    cb.upper_lr = lr  # the upper lr a divergence names
     sched = ParamScheduler({'lr': SchedCos(lr, lr/div_final)})
     self.fit(n_epoch, lr, cbs=L(sched)+L(cbs), start_epoch=start_epoch, **kwargs)
     return self
@@ -487,20 +544,40 @@ def _check_dls(dls):
                         'build one with `BilevelDataLoaders.from_dsets`/`from_folders`/`from_tensors` or `digits_dls`')
 
 # %% ../nbs/04_learner.ipynb #a5b7f450
+@ranged(**BilevelCallback.ranges, dls=anything('a `BilevelDataLoaders`'), arch=anything('an arch: a function or a name'),
+        pretext=anything('a name in `pretext_models`, a `PretextModel` class or instance'),
+        pretrained=anything("None, 'imagenet', a state, a file or a stage-1 `Learner`"), n_out=whole(1), n_in=whole(1),
+        small_stem=boolean, cut=anything('an int or a function'),
+        pretext_kwargs=anything('a dict'), upper=anything('a function'), loss_func=anything('a loss'), metrics=anything('metrics'),
+        opt_func=Range(test=callable, what='a fastai `opt_func`'), lr=positive, wd=non_negative, cbs=anything('callbacks'))
 @delegates(BilevelCallback, keep=True, but=['alternations'])
-def bissl_learner(dls, arch=None, pretext='simclr', pretrained=None,
-                  n_out=None, n_in=3, small_stem=None, cut=None, pretext_kwargs=None,  # the models
-                  upper=None, loss_func=None, metrics=None, opt_func=partial(SGD, mom=0.9), lr=0.03, wd=5e-4, cbs=None,
+def bissl_learner(dls, # downstream `train`/`valid` loaders and the unlabeled `pretext` one
+                  arch=None, # the backbone's arch: a torchvision-style function or a timm name
+                  pretext='simclr', # the lower level's pretext task
+                  pretrained=None, # where both backbones start: a stage-1 `PretextLearner`, a backbone state or file, 'imagenet'
+                  n_out=None, # downstream outputs (None: from the data)
+                  n_in=3, # input channels
+                  small_stem=None, # a small-image stem (None: for images ≤ 64 px)
+                  cut=None, # where to cut `arch` into a backbone (None: fastai's rule)
+                  pretext_kwargs=None, # more settings of the pretext model
+                  upper=None, # the downstream model's builder (None: the task's; a linear head for classification)
+                  loss_func=None, # the downstream loss (None: the task's)
+                  metrics=None, # downstream metrics (None: the task's)
+                  opt_func=partial(SGD, mom=0.9), # the upper optimizer
+                  lr=0.03, # peak upper learning rate
+                  wd=5e-4, # upper weight decay
+                  cbs=None, # more callbacks
                   **kwargs):  # BiSSL's settings (`BilevelCallback`), then `Learner`'s
     "A `BilevelLearner` for BiSSL on `dls` with backbone `arch`, from `pretrained` (a state, a file or a stage-1 learner)"
-    _check_dls(dls); _check_moved(kwargs)
+    _check_dls(dls); _check_moved(kwargs); check_pretext_bs(dls)
+    check_ranges(bissl_learner, dict(n_out=n_out, n_in=n_in, small_stem=small_stem, opt_func=opt_func, lr=lr, wd=wd))
+    bkw = {k:kwargs.pop(k) for k in bissl_settings() if k in kwargs}  # checked first: the models may take a while
+    cb = BilevelCallback(**{**bkw, 'head_warmup': ifnone(bkw.get('head_warmup'), 0 if pretrained is None else 1)})
     if small_stem is None: small_stem = img_size(dls) <= 64
     task = task_setup(dls, upper, loss_func, n_out, metrics)
     lower = _lower_model(arch, pretext, pretrained, n_in, small_stem, cut, ifnone(pretext_kwargs, {}))
     backbone = deepcopy(lower.backbone)
     model = BilevelModel(task.upper(backbone, task.n_out, dls), lower, backbone)
-    bkw = {k:kwargs.pop(k) for k in bissl_settings() if k in kwargs}
-    cb = BilevelCallback(**{**bkw, 'head_warmup': ifnone(bkw.get('head_warmup'), 0 if pretrained is None else 1)})
     metrics = L(task.metrics) + ([LowerAccuracy()] if task.task == 'classification' else [])
     metrics += [BilevelStat(n) for n in cb.stat_names]
     learn = BilevelLearner(dls, model, loss_func=task.loss_func, opt_func=opt_func, lr=lr, wd=wd, splitter=bilevel_splitter,

@@ -15,8 +15,8 @@ from .distributed import ShardedLearner, all_gather_cat, rank
 # %% auto #0
 __all__ = ['pretext_models', 'small_stem_', 'Encoder', 'create_encoder', 'tiny_cnn', 'mlp', 'nt_xent', 'byol_loss',
            'PretextModel', 'SimCLR', 'frozen_bn_stats', 'BYOL', 'vicreg_loss', 'barlow_twins_loss', 'moco_loss',
-           'VICReg', 'BarlowTwins', 'MoCo', 'knn_accuracy', 'KNNAccuracy', 'PretextCallback', 'PretextLearner',
-           'load_backbone_state', 'imagenet_state', 'img_size', 'pretext_learner']
+           'VICReg', 'BarlowTwins', 'MoCo', 'set_mmap_threshold', 'knn_accuracy', 'KNNAccuracy', 'PretextCallback',
+           'PretextLearner', 'load_backbone_state', 'imagenet_state', 'img_size', 'check_pretext_bs', 'pretext_learner']
 
 # %% ../nbs/02_pretext.ipynb #d434a96a
 def _arch_model(arch, pretrained=False):
@@ -77,10 +77,10 @@ class Encoder(Module):
             elif r[1] is not None: out[r[1] + (k[len(r[0]):] if r[0] else '.'+k)] = v
         return out
 
-    def load_state(self, sd):
-        "Load state dict `sd` (this encoder's, torchvision or timm layout) after checking its keys and shapes"
+    def load_state(self, sd, src='this state', **kwargs):
+        "Load state dict `sd` (this encoder's, torchvision or timm layout) after checking its keys and shapes (`_check_fits`)"
         sd = self.map_state(sd)
-        _check_fits(self, sd)
+        _check_fits(self, sd, src=src, **kwargs)
         self.load_state_dict(sd)
         return self
 
@@ -146,16 +146,16 @@ def byol_loss(p, z):
         return 2 - 2*F.cosine_similarity(p, z, dim=-1).mean()
 
 # %% ../nbs/02_pretext.ipynb #801854ca
-def _check_fits(module, sd, what='backbone'):
-    "Raise a clear error unless state dict `sd` has exactly the keys and shapes of `module`'s"
+def _check_fits(module, sd, what='the backbone', src='this state',
+                fix='pass weights of this arch, or the arch (and `n_in`, `small_stem`) they were trained with'):
+    "Raise a clear error unless state dict `sd` (from `src`) has exactly the keys and shapes of `module`'s"
     own = module.state_dict()
     missing,extra = [k for k in own if k not in sd],[k for k in sd if k not in own]
     bad = [f'{k} {tuple(sd[k].shape)} (expected {tuple(v.shape)})'
            for k,v in own.items() if k in sd and sd[k].shape != v.shape]
     msg = [f'{n}: {", ".join(o[:5])}{" ..." if len(o)>5 else ""}' for n,o in
            (('missing keys', missing), ('unexpected keys', extra), ('wrong shapes', bad)) if o]
-    if msg: raise ValueError(f'This state does not fit the {what} (same arch, n_in and small_stem?) — '
-                             + '; '.join(msg))
+    if msg: raise ValueError(f'{src} does not fit {what} ({"; ".join(msg)}): {fix}')
 
 class PretextModel(Module):
     "Base pretext model: a `backbone` `Encoder` and head(s); `forward(v1, v2)` → `pred`, `criterion(pred)` → loss"
@@ -170,9 +170,14 @@ class PretextModel(Module):
         return [p for p in self.parameters() if p.requires_grad and id(p) not in bb]
     def load_backbone(self, src):
         "Load a backbone state (see `load_backbone_state`; torchvision and timm layouts too), checking keys and shapes"
-        sd = load_backbone_state(src)
-        if isinstance(self.backbone, Encoder): self.backbone.load_state(sd)
-        else: _check_fits(self.backbone, sd); self.backbone.load_state_dict(sd)
+        sd,file = load_backbone_state(src),isinstance(src, (str, Path))
+        nm = f'the backbone file {src}' if file else 'this backbone state'
+        try:
+            if isinstance(self.backbone, Encoder): self.backbone.load_state(sd, nm)
+            else: _check_fits(self.backbone, sd, src=nm); self.backbone.load_state_dict(sd)
+        except ValueError as e:
+            if file: raise FileReadError(str(e)) from e  # as a file that cannot be read
+            raise
         return self
 
 # %% ../nbs/02_pretext.ipynb #21140947
@@ -299,6 +304,22 @@ class MoCo(BYOL):
         q1,q2,k1,k2 = pred
         return moco_loss(q1, k2, self.temperature, self.gather) + moco_loss(q2, k1, self.temperature, self.gather)
 
+# %% ../nbs/02_pretext.ipynb #b3f91e42
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number, in glibc's malloc.h
+
+@ranged(nbytes=Range(4096, 2**25, whole=True))
+def set_mmap_threshold(nbytes=2**20):
+    "glibc: serve each allocation ≥ `nbytes` by its own mmap, here and in child processes; `False`: nothing changed"
+    check_ranges(set_mmap_threshold, dict(nbytes=nbytes))
+    try: libc = os.confstr('CS_GNU_LIBC_VERSION') or ''
+    except (ValueError, OSError): libc = ''
+    # one already set is in force: the user's (glibc read it at start) or an earlier call's
+    if not libc.startswith('glibc') or 'MALLOC_MMAP_THRESHOLD_' in os.environ: return False
+    import ctypes
+    if not ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, nbytes): return False
+    os.environ['MALLOC_MMAP_THRESHOLD_'] = str(nbytes)  # read by the processes this one starts (`compare --jobs`)
+    return True
+
 # %% ../nbs/02_pretext.ipynb #b50e389e
 @contextmanager
 def _eval_mode(m):
@@ -381,9 +402,16 @@ class PretextLearner(ShardedLearner):
         return atomic_save(unwrap(self.model).backbone.state_dict(), self._backbone_file(file))
 
     def load_backbone(self, file):
-        "Load a backbone saved by `save_backbone` (checking keys and shapes); `file` may also be a state dict"
-        unwrap(self.model).load_backbone(file if isinstance(file, dict) else self._backbone_file(file))
+        "Load a backbone saved by `save_backbone` (checking keys and shapes); `file` may also be a file's path or a state dict"
+        if not isinstance(file, dict) and not Path(file).is_file(): file = self._backbone_file(file)
+        unwrap(self.model).load_backbone(file)
         return self
+
+    def export(self, fname='export.pkl', **kwargs):
+        "fastai's `export`, without the BiSSL loaders kept beside (`bissl_dls`): a pretext loader's live iterator does not pickle"
+        bd,self.bissl_dls = self.bissl_dls,None
+        try: return Learner.export(self, fname, **kwargs)
+        finally: self.bissl_dls = bd
 
 # %% ../nbs/02_pretext.ipynb #979bfe2c
 # where checkpoints of Lightning, fastai, plain loops keep the weights
@@ -397,8 +425,11 @@ def load_backbone_state(src):
     if isinstance(src, PretextModel): src = src.backbone
     if isinstance(src, nn.Module): return {k:v.detach().clone() for k,v in src.state_dict().items()}
     if isinstance(src, (str, Path)):
-        if not Path(src).is_file(): raise FileNotFoundError(f'No backbone file at {src}')
-        src = torch.load(src, map_location='cpu', weights_only=True)
+        if not Path(src).is_file(): raise FileNotFoundError(
+            f'No backbone file at {src}: pass the file that `save_backbone` or `bissl_fast pretrain` wrote (`pretext.pth`)')
+        with torch.serialization.safe_globals([L]):  # a full `Learner.save` holds fastai's optimizer state (in `L`s)
+            src = load_file(src, 'backbone file', 'pass the weights that `save_backbone` or `torch.save(state_dict)` '
+                            'wrote (`pretext.pth`, `bissl.pth`), a `Learner.save` file or a state dict')
     if not isinstance(src, dict):
         raise TypeError(f'Expected a state dict, a file, a PretextLearner or a module, got {type(src).__name__}')
     nest = next((n for n in _nested if isinstance(src.get(n), dict)), None)
@@ -441,10 +472,36 @@ def img_size(dls):
     "The larger side of the downstream images"
     return max(dls.valid.one_batch()[0].shape[-2:])
 
+def check_pretext_bs(dls):
+    "A pretext batch of one image teaches nothing: no other image to contrast, no batch statistics"
+    bs = getattr(getattr(dls, 'pretext', None), 'bs', None)
+    if bs is not None and bs < 2: raise SettingError(
+        f'`pretext_bs` must be a whole number ≥ 2, got {bs}: every pretext loss compares the images of a batch (the '
+        'negatives of SimCLR and MoCo, the batch statistics of BYOL, VICReg and Barlow Twins); pass pretext_bs=2 or more')
+
+_any = anything
+@ranged(dls=_any('a `BilevelDataLoaders`'), arch=_any('an arch: a function or a timm name'),
+        pretext=_any('a name in `pretext_models`, a `PretextModel` class or instance'), small_stem=boolean,
+        pretrained=_any("False, True or 'imagenet'"), n_in=whole(1), cut=_any('an int or a function'),
+        metrics=_any('metrics'), cbs=_any('callbacks'), opt_func=Range(test=callable, what='a fastai `opt_func`'),
+        loss_func=_any('a loss'), lr=positive, splitter=Range(test=callable, what='a function'), path=_any('a folder'),
+        model_dir=_any('a folder'), wd=optional(non_negative), wd_bn_bias=boolean, train_bn=boolean,
+        moms=_any('three momentums'), default_cbs=boolean)
 @delegates(Learner.__init__)
-def pretext_learner(dls, arch=None, pretext='simclr', small_stem=None, pretrained=False, n_in=3, cut=None,
-                    metrics=None, cbs=None, opt_func=Adam, **kwargs):
+def pretext_learner(dls, # a `BilevelDataLoaders`: the learner trains on its unlabeled `pretext` loaders
+                    arch=None, # the backbone's arch: a torchvision-style function or a timm name
+                    pretext='simclr', # the pretext task (and its settings from `kwargs`)
+                    small_stem=None, # a small-image stem (None: for images ≤ 64 px)
+                    pretrained=False, # start from the arch's pretrained weights ('imagenet': cached ones only)
+                    n_in=3, # input channels
+                    cut=None, # where to cut `arch` into a backbone (None: fastai's rule)
+                    metrics=None, # metrics (None: k-NN accuracy of the backbone on the labeled images)
+                    cbs=None, # more callbacks
+                    opt_func=Adam, # the optimizer
+                    **kwargs): # the pretext model's settings, then `Learner`'s
     "A `PretextLearner` pretraining `arch` with `pretext` on `dls.pretext_dls()`; `small_stem=None`: on for ≤ 64 px"
+    check_ranges(pretext_learner, dict(kwargs, small_stem=small_stem, n_in=n_in, opt_func=opt_func))
+    check_pretext_bs(dls)
     if isinstance(pretext, str): pretext = check_choice(pretext.lower(), pretext_models, 'pretext')
     if isinstance(pretext, type):
         ps = inspect.signature(pretext).parameters

@@ -12,6 +12,7 @@ from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import TwoMLPHead, FastRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign, box_iou
+from .core import *
 from .distributed import ShardedLearner
 
 # %% auto #0
@@ -195,11 +196,23 @@ task_defaults = dict(
     detection=dict(upper=faster_rcnn_model, metrics=lambda dls: MeanAP50(), loss_func=detection_loss,
                    cbs=TargetsAsInput, n_out=lambda dls: len(dls.vocab)))  # `#na#`, the background, is class 0
 
-def task_setup(dls, upper=None, loss_func=None, n_out=None, metrics=None, cbs=None):
+_builder = Range(test=lambda v: callable(v) and not isinstance(v, nn.Module),
+                 what='a function `(backbone, n_out, dls) -> model`, such as `linear_head`')
+
+@ranged(dls=anything('loaders'), upper=optional(_builder), loss_func=optional(Range(test=callable, what='a loss function')),
+        n_out=optional(whole(1)), metrics=anything('metrics'), cbs=anything('callbacks'))
+def task_setup(
+    dls, # the downstream loaders: their targets tell the task
+    upper=None, # the downstream model builder `(backbone, n_out, dls) -> model` (default: the task's)
+    loss_func=None, # the downstream loss (default: the task's, or the data's)
+    n_out=None, # outputs of the model (default: the classes, or the data's `c`)
+    metrics=None, # downstream metrics (default: the task's)
+    cbs=None): # more callbacks, after the task's
     "The task of `dls`, its `upper` builder, `loss_func`, `n_out`, `metrics` and callbacks (task defaults unless given)"
     if isinstance(upper, nn.Module):
         raise TypeError('`upper` must be a function `(backbone, n_out, dls) -> model` that builds the downstream model '
                         'on the backbone it is given (such as `linear_head`, `unet_model`), not a built model')
+    check_ranges(task_setup, dict(upper=upper, loss_func=loss_func, n_out=n_out))
     given = all(o is not None for o in (upper, loss_func, n_out, metrics))
     try: task = target_task(dls)
     except ValueError:
@@ -209,6 +222,11 @@ def task_setup(dls, upper=None, loss_func=None, n_out=None, metrics=None, cbs=No
     loss_func = ifnone(loss_func, d.get('loss_func'))
     if loss_func is None: loss_func = getattr(dls.train_ds, 'loss_func', None)
     if loss_func is None: raise ValueError(f'no loss for the {task} targets of `dls`: pass `loss_func`')
+    need = (d['n_out'](dls) if 'n_out' in d else get_c(dls)) if task in ('classification', 'multi_label', 'segmentation',
+                                                                          'detection') else None
+    if n_out is not None and need and n_out < need: raise SettingError(
+        f'`n_out` is {n_out} but the {task} targets of `dls` have {need} classes: the model could not output them all; '
+        f'pass n_out={need} or more, or leave it out', 'n_out')
     n_out = ifnone(n_out, d['n_out'](dls) if 'n_out' in d else get_c(dls))
     if not n_out: raise ValueError('`n_out` not given and not inferable from `dls.c`: pass `n_out`')
     metrics = metrics if metrics is not None else d['metrics'](dls)
@@ -240,9 +258,24 @@ class BackboneSplitter:
 
 # %% ../nbs/09_tasks.ipynb #d3540bb7
 @delegates(Learner.__init__)
-def task_learner(dls, backbone, upper=None, n_out=None, loss_func=None, metrics=None, cbs=None,
-                 opt_func=partial(SGD, mom=0.9), lr=0.03, wd=5e-4, **kwargs):
+@ranged(task_setup.ranges, backbone=anything('an `Encoder`'), opt_func=Range(test=callable, what='a fastai `opt_func`'),
+        lr=positive, wd=non_negative, path=optional(anything('a folder')), model_dir=anything('a folder'),
+        wd_bn_bias=boolean, train_bn=boolean, moms=anything('three momentums'), default_cbs=boolean,
+        splitter=Range(test=lambda v: False, what='left out: `task_learner` splits the backbone from the rest itself'))
+def task_learner(
+    dls, # the downstream loaders
+    backbone, # the `Encoder` to fine-tune (a copy goes into the model)
+    upper=None, # the downstream model builder (default: the task's)
+    n_out=None, # outputs of the model (default: the classes, or the data's `c`)
+    loss_func=None, # the downstream loss (default: the task's, or the data's)
+    metrics=None, # downstream metrics (default: the task's)
+    cbs=None, # more callbacks
+    opt_func=partial(SGD, mom=0.9), # the optimizer, a fastai `opt_func`
+    lr=0.03, # the default learning rate
+    wd=5e-4, # weight decay
+    **kwargs): # `Learner`'s other settings
     "A plain fastai `Learner` for the task of `dls` on a copy of `backbone` (an `Encoder`), built by `upper`"
+    check_ranges(task_learner, dict(kwargs, opt_func=opt_func, lr=lr, wd=wd))
     s = task_setup(dls, upper, loss_func, n_out, metrics)
     backbone = deepcopy(backbone)
     model = s.upper(backbone, s.n_out, dls)
