@@ -94,7 +94,6 @@ def call(f, env, **kw):
            ShardedLearner.distrib_ctx: lambda: env['sharded'].distrib_ctx(**kw).__enter__()}
     return req.get(f, lambda: f(**kw))()
 
-# (entry point, setting): why its range is not checked where the setting enters (owned by another module; see the report)
 KNOWN = {}  # (entry point, setting): why its range is not checked yet, as an expected failure
 
 CASES = [(f, k, v) for f in ENTRY_POINTS for k,r in getattr(f, 'ranges', {}).items()

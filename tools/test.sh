@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The test suite: notebooks (as nbdev_test runs them, one pytest case each), repo sync checks and tests/.
 # `bash tools/test.sh` (one environment, .venv):
-#  1. the pinned development set, natively: everything;
+#  1. the pinned development set, natively: everything but the two slowest multi-process tests (SLOW below);
 #  2. the development set under another CPU code path (MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default, 2 threads), the
 #     numeric notebooks and tests only (NUMERIC below): MKL's reproducibility branches and ATen's kernels as other CPUs take them.
 # `bash tools/test.sh --matrix` (what CI runs) adds, after those:
+#  (1 then includes SLOW)
 #  3. the numeric tests under MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=avx2, 1 thread;
 #  4. the latest compatible set (.venv-latest; BISSL_LATEST=0 skips it): everything but the repo sync checks;
 #  5. the oldest set, settings.ini's floors (.venv-oldest; BISSL_OLDEST=0 skips it): all but the slowest tests.
@@ -25,7 +26,10 @@ NUMERIC+=(tests/test_pretexts.py tests/test_bench_hypergrad.py tests/test_data_p
 versions .venv/bin/python "development set:"
 if [ -n "${BISSL_VARIANT:-}" ]; then echo "CPU code path: ${BISSL_VARIANT}"; exec env ${BISSL_VARIANT} .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile tests "$@"; fi
 last() { [ "${BISSL_LATEST:-1}" != 1 ] && [ "${BISSL_OLDEST:-1}" != 1 ]; }
-suite .venv/bin/python tests "$@"
+# The two slowest multi-process tests (two writers on one folder, SIGTERM to compare's parent; 300-step memory runs:
+# about 5 minutes each on 2 cores) test the operating system's side, not the versions: the matrix runs them, once.
+SLOW=(--ignore tests/test_procs.py --ignore tests/test_memory.py)
+if [ $matrix = 1 ]; then suite .venv/bin/python tests "$@"; else suite .venv/bin/python tests "${SLOW[@]}" "$@"; fi
 echo "development set, MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default, 1 process with 2 threads: the numeric tests"
 if [ $matrix != 1 ]; then exec env MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 \
   .venv/bin/python -m pytest -n 1 --dist loadfile "${NUMERIC[@]}" "$@"; fi
@@ -35,9 +39,9 @@ if last; then exec env MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=avx2 .venv/bin/python -
 MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=avx2 suite .venv/bin/python "${NUMERIC[@]}" "$@"
 if [ "${BISSL_LATEST:-1}" = 1 ]; then
   versions .venv-latest/bin/python "latest compatible set:"
-  if [ "${BISSL_OLDEST:-1}" != 1 ]; then exec .venv-latest/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile tests --ignore tests/test_repo.py --ignore tests/test_site.py --ignore tests/test_wheel.py "$@"; fi
-  suite .venv-latest/bin/python tests --ignore tests/test_repo.py --ignore tests/test_site.py --ignore tests/test_wheel.py "$@"
+  if [ "${BISSL_OLDEST:-1}" != 1 ]; then exec .venv-latest/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile tests --ignore tests/test_repo.py --ignore tests/test_site.py --ignore tests/test_wheel.py "${SLOW[@]}" "$@"; fi
+  suite .venv-latest/bin/python tests --ignore tests/test_repo.py --ignore tests/test_site.py --ignore tests/test_wheel.py "${SLOW[@]}" "$@"
 fi
 versions .venv-oldest/bin/python "oldest set (settings.ini's floors):"
-exec .venv-oldest/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile tests --ignore tests/test_repo.py --ignore tests/test_site.py --ignore tests/test_wheel.py \
+exec .venv-oldest/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile tests --ignore tests/test_repo.py --ignore tests/test_site.py --ignore tests/test_wheel.py "${SLOW[@]}" \
   --ignore tests/test_mission.py --ignore tests/test_gpu_script.py "$@"
