@@ -161,7 +161,8 @@ def range_table(*fs):
         for k,r in getattr(f, 'ranges', {}).items():
             if k not in ps: continue
             d = ps[k].default
-            rows.append(f"| `{entry_name(f)}` | `{k}` | {r} | {'' if d is inspect.Parameter.empty else f'`{d!r}`'} "
+            d = '' if d is inspect.Parameter.empty else f'`{readable_name(d) if callable(d) else repr(d)}`'
+            rows.append(f"| `{entry_name(f)}` | `{k}` | {r} | {d} "
                         f"| {(docs.get(k) or '').replace('|', '/')} |")
     return '\n'.join(rows)
 
