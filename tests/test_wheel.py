@@ -2,7 +2,7 @@
 fresh virtual environment that sees only the development set's packages, and there, in a folder with no clone in sight,
 the home page's quick start runs in test mode (1 pretext epoch, 2 alternations, 1 fine-tuning epoch) on the digits that
 ship with the installed packages (scikit-learn's `load_digits`, a runtime requirement). Development set only: it needs the development set's site-packages."""
-import os, subprocess, sys, sysconfig, venv
+import os, shutil, subprocess, sys, sysconfig, venv
 from pathlib import Path
 import pytest
 
@@ -18,8 +18,11 @@ def _run(*cmd, **kw):
 
 
 def test_wheel_installs_and_trains_outside_the_clone(tmp_path):
-    wheels = tmp_path/'wheels'
-    _run(sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(wheels), str(ROOT))
+    src,wheels = tmp_path/'src',tmp_path/'wheels'  # built from a copy: setuptools writes build/ beside setup.py
+    src.mkdir()
+    for f in ('setup.py', 'settings.ini', 'pyproject.toml', 'README.md'): shutil.copy(ROOT/f, src/f)
+    shutil.copytree(ROOT/'bissl_fast', src/'bissl_fast', ignore=shutil.ignore_patterns('__pycache__'))
+    _run(sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(wheels), str(src))
     whl, = wheels.glob('bissl_fast-*.whl')
     env_dir = tmp_path/'env'
     venv.EnvBuilder(with_pip=False).create(env_dir)
