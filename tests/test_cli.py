@@ -3,15 +3,11 @@ import json, os, subprocess, sys, time
 from pathlib import Path
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-EXE = Path(sys.executable).parent/'bissl_fast'
-CMD = [str(EXE)] if EXE.exists() else [sys.executable, '-m', 'bissl_fast.cli']
-ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
-TINY = ['--data', 'digits', '--arch', 'tiny_cnn', '--size', '16', '--pretext_bs', '64']
+from cli_run import ROOT, CMD, ENV, TINY, run
 TINY_BISSL = ['--lower_steps', '2', '--upper_steps', '2', '--cg_iters', '2', '--head_warmup', '1']
 
 def bissl(*args, timeout=300, check=True):
-    r = subprocess.run([*CMD, *map(str, args)], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout)
+    r = run(*args, timeout=timeout)
     if check: assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return r
 

@@ -1,20 +1,13 @@
 """Files that cannot be used and runs that diverge (#29): each says which file or setting, and what to pass instead.
 The command-line cases run the real `bissl_fast` on the embedded digits at tiny settings, over one stage-1 run folder."""
-import os, subprocess, sys, warnings
+import warnings
 from functools import partial
 from pathlib import Path
 import pytest, torch
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[1]
-EXE = Path(sys.executable).parent/'bissl_fast'
-CMD = [str(EXE)] if EXE.exists() else [sys.executable, '-m', 'bissl_fast.cli']
-ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg', 'PYTHONPATH': str(ROOT)}
-TINY = ['--data', 'digits', '--arch', 'tiny_cnn', '--size', '16', '--pretext_bs', '64']
+from cli_run import TINY, run as bissl
 TINY_BISSL = ['--alternations', '1', '--lower_steps', '1', '--upper_steps', '1', '--head_warmup', '0']
-
-def bissl(*args, timeout=300):
-    return subprocess.run([*CMD, *map(str, args)], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout)
 
 def failed(r, *says):
     "Assert the command `r` failed and its error output says each of `says`"

@@ -4,20 +4,11 @@ import json, os, signal, socket, subprocess, sys, time
 from pathlib import Path
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-EXE = Path(sys.executable).parent/'bissl_fast'
-CMD = [str(EXE)] if EXE.exists() else [sys.executable, '-m', 'bissl_fast.cli']
-ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
-TINY = ['--data', 'digits', '--arch', 'tiny_cnn', '--size', '16', '--pretext_bs', '64']
+from cli_run import ROOT, CMD, ENV, TINY, start, run as run_cli
 TINY_BISSL = ['--lower_steps', '2', '--upper_steps', '2', '--cg_iters', '2', '--head_warmup', '1']
 pytestmark = pytest.mark.skipif(os.name == 'nt', reason='POSIX signals and file locks')
 
-def bissl(*args, timeout=600):
-    return subprocess.run([*CMD, *map(str, args)], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout)
-
-def start(*args):
-    return subprocess.Popen([*CMD, *map(str, args)], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+def bissl(*args, timeout=600): return run_cli(*args, timeout=timeout)
 
 def wait_for(cond, p, timeout=300, what=''):
     "Poll `cond()` until it holds; fail if process `p` ends first or it takes over `timeout` s"
