@@ -1,20 +1,22 @@
-"The `bissl_fast` command from a shell: help, each stage on the embedded digits at tiny settings, and `compare` resuming."
-import json, os, subprocess, sys, time
+"""The `bissl_fast` command from a shell: help, each stage on the embedded digits at tiny settings, and `compare` resuming.
+What ends before any work (help, bad options) runs through the command's `main` in this process, but for one case each
+in a new process; the stages run as new processes, over the session's one stage-1 run at these settings (`shared_cli`)."""
+import json, os, shutil, subprocess, sys, time
 from pathlib import Path
 import pytest
 
-from cli_run import ROOT, CMD, ENV, TINY, run
+from cli_run import ROOT, CMD, ENV, TINY, run, run_here
 TINY_BISSL = ['--lower_steps', '2', '--upper_steps', '2', '--cg_iters', '2', '--head_warmup', '1']
 
-def bissl(*args, timeout=300, check=True):
-    r = run(*args, timeout=timeout)
+def bissl(*args, timeout=300, check=True, here=False):
+    r = run_here(*args) if here else run(*args, timeout=timeout)
     if check: assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return r
 
 def test_help_lists_the_stages():
     r = bissl('--help')
     for s in ('pretrain', 'bilevel', 'finetune', 'compare'): assert f'\n  {s} ' in r.stdout, r.stdout
-    r = bissl('compare', '--help')
+    r = bissl('compare', '--help', here=True)
     for o in ('--data', '--out', '--arch', '--seeds', '--device', '--alternations', '(default: '): assert o in r.stdout, o
     r = subprocess.run([sys.executable, '-m', 'bissl_fast.cli', 'bilevel', '--help'], env=ENV, capture_output=True, text=True)
     assert r.returncode == 0 and 'usage: bissl_fast bilevel' in r.stdout, r.stdout + r.stderr
@@ -22,16 +24,18 @@ def test_help_lists_the_stages():
 def test_bad_options_fail_clearly(tmp_path):
     r = bissl('pretrain', '--data', tmp_path/'nope', check=False)
     assert r.returncode == 2 and 'is not' in r.stderr, r.stderr
-    r = bissl('bilevel', *TINY, '--out', tmp_path, check=False)
+    r = bissl('bilevel', *TINY, '--out', tmp_path, check=False, here=True)
     assert r.returncode == 2 and 'bissl_fast pretrain' in r.stderr, r.stderr
     for opts,msg in ((('--repeats', 1), 'at least 2 repeats'), (('--repeats', 2, '--seeds', 0, 1), '--seeds and --repeats'),
                      (('--repeats', 2, '--tune_seed', 3), '--tune_seed and --repeats'), (('--repeats', 2, '--jobs', 0), '--jobs')):
-        r = bissl('compare', *TINY, '--out', tmp_path, *opts, check=False)
+        r = bissl('compare', *TINY, '--out', tmp_path, *opts, check=False, here=True)
         assert r.returncode == 2 and msg in r.stderr and not (tmp_path/'repeat0').exists(), (opts, r.stderr)
 
-def test_stages_one_by_one(tmp_path):
+def test_stages_one_by_one(tmp_path, shared_cli):
     out = ['--out', tmp_path]
-    r = bissl('pretrain', *TINY, *out, '--epochs', 1)
+    pre,r = shared_cli('pretrain', *TINY, '--epochs', 1)  # run once a session, copied here
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    shutil.copytree(pre, tmp_path, dirs_exist_ok=True)
     assert 'k-NN accuracy' in r.stdout and 'epoch' in r.stdout  # the progress table
     for f in ('pretext.pth', 'pretext_model.pth', 'pretext_log.csv', 'pretext.json'): assert (tmp_path/f).exists(), f
     bissl('bilevel', *TINY, *out, '--alternations', 2, *TINY_BISSL)
@@ -67,11 +71,12 @@ def test_compare_resumes_after_a_kill(tmp_path):
     r2 = bissl(*args)
     assert 'train_loss' not in r2.stdout and r2.stdout.strip().endswith(r.stdout.strip().splitlines()[-1])
 
-def test_bilevel_sigterm_then_rerun_ends_with_the_uninterrupted_weights(tmp_path):
-    import shutil, signal, torch
+def test_bilevel_sigterm_then_rerun_ends_with_the_uninterrupted_weights(tmp_path, shared_cli):
+    import signal, torch
     a,b = tmp_path/'a',tmp_path/'b'
-    bissl('pretrain', *TINY, '--out', a, '--epochs', 1)
-    shutil.copytree(a, b)
+    pre,r = shared_cli('pretrain', *TINY, '--epochs', 1)
+    assert r.returncode == 0, r.stderr[-3000:]
+    shutil.copytree(pre, a); shutil.copytree(pre, b)
     args = ['bilevel', *TINY, '--alternations', 8, *TINY_BISSL, '--ckpt_every', 1]  # 4 alternations an epoch
     bissl(*args, '--out', a)
     p = subprocess.Popen([*CMD, *map(str, [*args, '--out', b])], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -1,12 +1,14 @@
 """Files that cannot be used and runs that diverge (#29): each says which file or setting, and what to pass instead.
-The command-line cases run the real `bissl_fast` on the embedded digits at tiny settings, over one stage-1 run folder."""
+The command-line cases run the real `bissl_fast` on the embedded digits at tiny settings, over one stage-1 run folder:
+those stopped by a file before any training through the command's `main` in this process (`run_here`), a diverging
+run and the one-line check of an error as new processes."""
 import warnings
 from functools import partial
 from pathlib import Path
 import pytest, torch
 from torch import nn
 
-from cli_run import TINY, run as bissl
+from cli_run import TINY, run as bissl, run_here
 TINY_BISSL = ['--alternations', '1', '--lower_steps', '1', '--upper_steps', '1', '--head_warmup', '0']
 
 def failed(r, *says):
@@ -15,33 +17,32 @@ def failed(r, *says):
     for s in says: assert s in r.stderr, f'{s!r} not in:\n{r.stderr[-3000:]}'
 
 @pytest.fixture(scope='module')
-def stage1(tmp_path_factory):
-    "A SimCLR tiny_cnn stage 1 run folder"
-    out = tmp_path_factory.mktemp('stage1')
-    r = bissl('pretrain', *TINY, '--out', out, '--epochs', 1)
+def stage1(shared_cli):
+    "A SimCLR tiny_cnn stage 1 run folder (the session's one at these settings: read here, never written)"
+    out,r = shared_cli('pretrain', *TINY, '--epochs', 1)
     assert r.returncode == 0, r.stderr[-3000:]
     assert str(out/'pretext.pth') in r.stdout  # the file `pretrain` names: the backbone, not what BiSSL continues
     return out
 
 def test_bilevel_from_the_backbone_file(stage1, tmp_path):
-    r = bissl('bilevel', *TINY, *TINY_BISSL, '--out', tmp_path, '--pretrained', stage1/'pretext.pth')
+    r = run_here('bilevel', *TINY, *TINY_BISSL, '--out', tmp_path, '--pretrained', stage1/'pretext.pth')
     failed(r, f"{stage1/'pretext.pth'} holds a backbone", 'pass the `pretext_model.pth` of the same run folder')
     assert not (tmp_path/'bissl.pth').exists()
 
 @pytest.mark.parametrize('opt,val', [('--pretext', 'byol'), ('--arch', 'resnet18')])
 def test_bilevel_over_another_stage1(stage1, tmp_path, opt, val):
-    r = bissl('bilevel', *TINY, opt, val, *TINY_BISSL, '--out', tmp_path, '--pretrained', stage1/'pretext_model.pth')
+    r = run_here('bilevel', *TINY, opt, val, *TINY_BISSL, '--out', tmp_path, '--pretrained', stage1/'pretext_model.pth')
     failed(r, f"the stage-1 pretext model {stage1/'pretext_model.pth'} does not fit", '(`--arch`, `--pretext`)')
 
 def test_finetune_another_arch(stage1, tmp_path):
-    r = bissl('finetune', *TINY, '--arch', 'resnet18', '--out', tmp_path, '--backbone', stage1/'pretext.pth', '--epochs', 1,
+    r = run_here('finetune', *TINY, '--arch', 'resnet18', '--out', tmp_path, '--backbone', stage1/'pretext.pth', '--epochs', 1,
               '--seeds', 0)
     failed(r, f"the backbone {stage1/'pretext.pth'} does not fit resnet18", 'pass the arch it was trained with (`arch`, `--arch`)')
 
 def test_finetune_a_bad_file(tmp_path):
     f = tmp_path/'half.pth'
     torch.save({'w': torch.zeros(1000)}, f); f.write_bytes(f.read_bytes()[:300])
-    r = bissl('finetune', *TINY, '--out', tmp_path, '--backbone', f, '--epochs', 1, '--seeds', 0)
+    r = run_here('finetune', *TINY, '--out', tmp_path, '--backbone', f, '--epochs', 1, '--seeds', 0)
     failed(r, f'the backbone file {f} cannot be read: it seems to be a truncated or damaged torch file')
 
 def test_pretrain_that_diverges(tmp_path):
