@@ -1,5 +1,5 @@
-"""The real `bissl_fast` command for the tests that run it: its path, a quiet environment, tiny digits settings, a runner
-in a new process, and one in the test's own process for what ends before any work."""
+"""The real `bissl_fast` command for the tests that run it: its path, a quiet environment, tiny digits settings, a
+runner in a new process, and one in the test's own process for what ends before any work."""
 import os, subprocess, sys
 from pathlib import Path
 
@@ -25,7 +25,7 @@ def run_here(*args):
     from contextlib import redirect_stdout, redirect_stderr
     from bissl_fast.cli import main
     argv,env,cwd = [*map(str, args)],dict(os.environ),os.getcwd()
-    # `main` lowers glibc's mmap threshold for the rest of a process; already "set" here, it leaves the test's process alone
+    # `main` lowers glibc's mmap threshold for the rest of a process: already "set" here, it leaves the test's alone
     os.environ.setdefault('MALLOC_MMAP_THRESHOLD_', str(2**20))
     out,err = io.StringIO(),io.StringIO()
     try:

@@ -1,20 +1,20 @@
 """Shared by the tests: the Agg backend, the `gpu` marker, command-line runs shared by the tests of a session
 (`shared_cli`), and the order in which `tools/test.sh` hands the tests to its two xdist workers (`--dist loadgroup`)."""
 import hashlib, json, os, subprocess
-from pathlib import Path
 import pytest
 os.environ.setdefault('MPLBACKEND', 'Agg')
 
 def pytest_configure(config):
-    config.addinivalue_line('markers', 'gpu: checks a CUDA path; skipped without CUDA unless BISSL_TEST_DEVICE is set (tests/test_gpu.py)')
+    config.addinivalue_line('markers', 'gpu: checks a CUDA path; skipped without CUDA unless BISSL_TEST_DEVICE is set '
+                                       '(tests/test_gpu.py)')
     # keep the order `pytest_collection_modifyitems` gives (longest first), not xdist's "most tests first"
     if hasattr(config.option, 'loadscopereorder'): config.option.loadscopereorder = False
 
 @pytest.fixture(scope='session')
 def shared_cli(tmp_path_factory):
-    """`shared_cli('pretrain', *options)`: `bissl_fast pretrain *options --out FOLDER` run once a session for each set of
-    options, by whichever test (on whichever xdist worker) asks first; (FOLDER, the finished process). Tests read FOLDER,
-    or copy it to write beside it. Per session, not across sessions: a stage 1 is never older than the code under test."""
+    """`shared_cli('pretrain', *options)`: `bissl_fast pretrain *options --out FOLDER`, run once a session for each
+    set of options by whichever test (on whichever xdist worker) asks first; (FOLDER, the finished process). Tests read
+    FOLDER, or copy it to write beside it. Per session, not across: a stage 1 is never older than the code under test."""
     from cli_run import run
     root = tmp_path_factory.getbasetemp()
     if os.environ.get('PYTEST_XDIST_WORKER'): root = root.parent  # the session's folder, above each worker's own
@@ -27,8 +27,8 @@ def shared_cli(tmp_path_factory):
             fcntl.flock(lock, fcntl.LOCK_EX)  # a second worker waits for the first one's run
             if not (d/'result.json').exists():
                 r = run(*args, '--out', d/'run')
-                (d/'result.json').write_text(json.dumps(dict(args=r.args, returncode=r.returncode, stdout=r.stdout,
-                                                             stderr=r.stderr)))
+                res = dict(args=r.args, returncode=r.returncode, stdout=r.stdout, stderr=r.stderr)
+                (d/'result.json').write_text(json.dumps(res))
         return d/'run', subprocess.CompletedProcess(**json.loads((d/'result.json').read_text()))
     return get
 
@@ -38,27 +38,26 @@ def shared_cli(tmp_path_factory):
 # The units go out longest first (the last run's durations, from pytest's cache; else `SLOW` below), so that the two
 # workers finish together.
 
-SLOW = {  # seconds of the slowest tests on an idle 2-core machine, for the first run (no cache yet)
-    'tests/test_mission.py::test_mission_line': 95, 'tests/test_gpu_script.py::test_gpu_script_smoke': 85,
-    'tests/test_notebooks.py::test_notebook[05_compare.ipynb]': 77, 'tests/test_compare.py': 110,
-    'tests/test_notebooks.py::test_notebook[lessons/03_bissl_end_to_end.ipynb]': 46,
-    'tests/test_notebooks.py::test_notebook[tutorials/pipeline.ipynb]': 30, 'tests/test_site.py': 40,
-    'tests/test_cli.py::test_stages_one_by_one': 40, 'tests/test_cli.py::test_bilevel_sigterm': 30,
-    'tests/test_cli.py::test_compare_resumes': 32, 'tests/test_distributed.py': 60, 'tests/test_ranges.py': 30,
-    'tests/test_notebooks.py::test_notebook[lessons/answers.ipynb]': 24, 'tests/test_files.py': 20,
-    'tests/test_procs.py': 150, 'tests/test_memory.py': 150, 'tests/test_wheel.py': 15, 'tests/test_quickstart.py': 12,
-    'tests/test_lessons.py': 25, 'tests/test_bench_hypergrad.py': 15}
+NB = 'tests/test_notebooks.py::test_notebook'
+SLOW = {  # seconds on an idle 2-core machine (a file: all its tests), for a first run with no cache yet
+    'tests/test_mission.py': 95, 'tests/test_gpu_script.py::test_gpu_script_smoke': 85, 'tests/test_compare.py': 110,
+    'tests/test_procs.py': 150, 'tests/test_memory.py': 150, 'tests/test_distributed.py': 70, 'tests/test_site.py': 40,
+    'tests/test_cli.py': 120, 'tests/test_files.py': 30, 'tests/test_lessons.py': 25, 'tests/test_bench_hypergrad.py': 48,
+    'tests/test_ranges.py': 15, 'tests/test_ranges.py::test_cli_subprocess': 13, 'tests/test_wheel.py': 15,
+    'tests/test_quickstart.py::test_quickstart_runs_with_fewer_epochs': 12,
+    f'{NB}[05_compare.ipynb]': 77, f'{NB}[lessons/03_bissl_end_to_end.ipynb]': 46, f'{NB}[lessons/answers.ipynb]': 24,
+    f'{NB}[tutorials/pipeline.ipynb]': 28, f'{NB}[02_pretext.ipynb]': 18, f'{NB}[04_learner.ipynb]': 16,
+    f'{NB}[tutorials/pretexts.ipynb]': 14}
 CACHE_KEY = 'bissl_fast/durations'
+_ALL,_DURATIONS = [],{}  # the collected node ids; this run's seconds per test
 
 def _estimate(nodeid, known):
-    "Seconds `nodeid` is expected to take: its last run, else the longest matching prefix in `SLOW`, else 1"
+    "Seconds `nodeid` is expected to take: its last run, else the longest matching prefix in `SLOW`, else .5"
     if nodeid in known: return known[nodeid]
     keys = [k for k in SLOW if nodeid.startswith(k)]
-    if not keys: return 1.
+    if not keys: return .5
     k = max(keys, key=len)
-    return SLOW[k] / (1 if k == nodeid or '::' in k else sum(1 for o in _ALL if o.startswith(k)))
-
-_ALL = []
+    return SLOW[k] / (1 if '::' in k else sum(1 for o in _ALL if o.startswith(k)))
 
 def _shared_fixtures(item):
     "Names of the module-scoped (or wider) fixtures that `item` uses and its own file defines"
@@ -74,41 +73,38 @@ def _units(items):
     def find(k):
         while parent.setdefault(k, k) != k: k = parent[k]
         return k
-    keys = {}
     for item in items:
-        mod = item.nodeid.split('::')[0]
-        fs = sorted(_shared_fixtures(item))
-        keys[item.nodeid] = find((mod, fs[0])) if fs else (item.nodeid, '')
+        mod,fs = item.nodeid.split('::')[0],sorted(_shared_fixtures(item))
         for f in fs[1:]: parent[find((mod, f))] = find((mod, fs[0]))
     units = {}
     for item in items:
-        k = find(keys[item.nodeid]) if keys[item.nodeid][1] else keys[item.nodeid]
-        units.setdefault('::'.join(k).rstrip(':'), []).append(item)
+        mod,fs = item.nodeid.split('::')[0],sorted(_shared_fixtures(item))
+        units.setdefault('::'.join(find((mod, fs[0]))) if fs else item.nodeid, []).append(item)
     return units
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the `xdist_group` marks
 def pytest_collection_modifyitems(session, config, items):
     "Group the tests that share a module fixture (`xdist_group`), and order the units longest first"
     _ALL[:] = [i.nodeid for i in items]
-    known = config.cache.get(CACHE_KEY, {}) if getattr(config, "cache", None) else {}
+    known = config.cache.get(CACHE_KEY, {}) if getattr(config, 'cache', None) else {}
     units = _units(items)
     for name,its in units.items():
         if name != its[0].nodeid:
             for it in its: it.add_marker(pytest.mark.xdist_group(name.replace('@', '_')))
-    order = sorted(units.values(), key=lambda its: -sum(_estimate(i.nodeid, known) for i in its))  # stable: ties keep their order
+    order = sorted(units.values(), key=lambda its: -sum(_estimate(i.nodeid, known) for i in its))  # stable sort
     items[:] = [i for its in order for i in its]
 
 def _plain(nodeid):
-    "`nodeid` without the `@group` suffix xdist's `loadgroup` adds"
+    "`nodeid` without the `@group` suffix that xdist's `loadgroup` adds"
     return nodeid.rsplit('@', 1)[0] if nodeid.rfind('@') > nodeid.rfind(']') else nodeid
 
 def pytest_runtest_logreport(report):
-    "Record each test's seconds (setup + call + teardown) for the next run's order"
-    k = _plain(report.nodeid); _DURATIONS[k] = _DURATIONS.get(k, 0.) + report.duration
-
-_DURATIONS = {}
+    "Add up each test's seconds (setup, call, teardown) for the next run's order"
+    k = _plain(report.nodeid)
+    _DURATIONS[k] = _DURATIONS.get(k, 0.) + report.duration
 
 def pytest_sessionfinish(session):
-    if os.environ.get("PYTEST_XDIST_WORKER") or not _DURATIONS or not getattr(session.config, "cache", None): return
-    known = session.config.cache.get(CACHE_KEY, {})
-    session.config.cache.set(CACHE_KEY, {**known, **{k: round(v, 2) for k,v in _DURATIONS.items()}})
+    "Save this run's seconds per test (the controller's, under xdist) in pytest's cache"
+    cache = getattr(session.config, 'cache', None)
+    if os.environ.get('PYTEST_XDIST_WORKER') or not _DURATIONS or cache is None: return
+    cache.set(CACHE_KEY, {**cache.get(CACHE_KEY, {}), **{k: round(v, 2) for k,v in _DURATIONS.items()}})

@@ -1,6 +1,6 @@
-"""The `bissl_fast` command from a shell: help, each stage on the embedded digits at tiny settings, and `compare` resuming.
-What ends before any work (help, bad options) runs through the command's `main` in this process, but for one case each
-in a new process; the stages run as new processes, over the session's one stage-1 run at these settings (`shared_cli`)."""
+"""The `bissl_fast` command from a shell: help, each stage on the embedded digits at tiny settings, and `compare`
+resuming. What ends before any work (help, bad options) runs through the command's `main` in this process, but for one
+case each in a new process; the stages run as new processes, over the session's one stage-1 run (`shared_cli`)."""
 import json, os, shutil, subprocess, sys, time
 from pathlib import Path
 import pytest

@@ -35,8 +35,8 @@ def test_bilevel_over_another_stage1(stage1, tmp_path, opt, val):
     failed(r, f"the stage-1 pretext model {stage1/'pretext_model.pth'} does not fit", '(`--arch`, `--pretext`)')
 
 def test_finetune_another_arch(stage1, tmp_path):
-    r = run_here('finetune', *TINY, '--arch', 'resnet18', '--out', tmp_path, '--backbone', stage1/'pretext.pth', '--epochs', 1,
-              '--seeds', 0)
+    r = run_here('finetune', *TINY, '--arch', 'resnet18', '--out', tmp_path, '--backbone', stage1/'pretext.pth',
+                 '--epochs', 1, '--seeds', 0)
     failed(r, f"the backbone {stage1/'pretext.pth'} does not fit resnet18", 'pass the arch it was trained with (`arch`, `--arch`)')
 
 def test_finetune_a_bad_file(tmp_path):
