@@ -1,6 +1,7 @@
 """Shared by the tests: the Agg backend, the `gpu` marker, command-line runs shared by the tests of a session
 (`shared_cli`), and the order in which `tools/test.sh` hands the tests to its two xdist workers (`--dist loadgroup`)."""
-import hashlib, json, os, subprocess
+import hashlib, json, os, shutil, subprocess, tempfile
+from pathlib import Path
 import pytest
 os.environ.setdefault('MPLBACKEND', 'Agg')
 
@@ -9,6 +10,8 @@ def pytest_configure(config):
                                        '(tests/test_gpu.py)')
     # keep the order `pytest_collection_modifyitems` gives (longest first), not xdist's "most tests first"
     if hasattr(config.option, 'loadscopereorder'): config.option.loadscopereorder = False
+    if getattr(config.option, 'dist', 'no') == 'loadgroup' and not os.environ.get('PYTEST_XDIST_WORKER'):
+        os.environ['BISSL_TEST_UNITS'] = str(Path(tempfile.mkdtemp(prefix='bissl_units_'))/'units.json')  # to workers
 
 @pytest.fixture(scope='session')
 def shared_cli(tmp_path_factory):
@@ -34,7 +37,7 @@ def shared_cli(tmp_path_factory):
 
 # Scheduling. xdist's `loadfile` makes each file one unit of work, so a file with several slow tests (the notebooks, the
 # command line) runs on one worker while the other idles. Under `loadgroup` each test is its own unit, except the tests
-# of a file that share a module-scoped fixture (built once per worker): they stay together, as one `xdist_group`.
+# of a file that share a module-scoped fixture (built once per worker): they stay together.
 # The units go out longest first (the last run's durations, from pytest's cache; else `SLOW` below), so that the two
 # workers finish together.
 
@@ -82,29 +85,41 @@ def _units(items):
         units.setdefault('::'.join(find((mod, fs[0]))) if fs else item.nodeid, []).append(item)
     return units
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the `xdist_group` marks
+@pytest.hookimpl(wrapper=True)  # before the other plugins' implementations (`-k`, xdist's)
 def pytest_collection_modifyitems(session, config, items):
-    "Group the tests that share a module fixture (`xdist_group`), and order the units longest first"
+    "Order the units of work longest first; on an xdist worker, tell the controller's scheduler what they are"
     _ALL[:] = [i.nodeid for i in items]
     known = config.cache.get(CACHE_KEY, {}) if getattr(config, 'cache', None) else {}
     units = _units(items)
-    for name,its in units.items():
-        if name != its[0].nodeid:
-            for it in its: it.add_marker(pytest.mark.xdist_group(name.replace('@', '_')))
     order = sorted(units.values(), key=lambda its: -sum(_estimate(i.nodeid, known) for i in its))  # stable sort
     items[:] = [i for its in order for i in its]
+    if f := os.environ.get('BISSL_TEST_UNITS'):  # each worker writes the same map; the last one stays
+        Path(f'{f}.{os.getpid()}').write_text(json.dumps({i.nodeid: n for n,its in units.items() for i in its}))
+        os.replace(f'{f}.{os.getpid()}', f)
+    return (yield)
 
-def _plain(nodeid):
-    "`nodeid` without the `@group` suffix that xdist's `loadgroup` adds"
-    return nodeid.rsplit('@', 1)[0] if nodeid.rfind('@') > nodeid.rfind(']') else nodeid
+# xdist's own `loadgroup` reads `xdist_group` marks through `item._nodeid`, which pytest 9 no longer uses: the units
+# reach the controller's scheduler through a file instead.
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    "Under `--dist loadgroup`: xdist's scope scheduler over our units, in the collected order"
+    if config.getvalue('dist') != 'loadgroup': return None
+    from xdist.scheduler import LoadScopeScheduling
+    f,units = os.environ['BISSL_TEST_UNITS'],{}
+    class Units(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            if not units: units.update(json.loads(Path(f).read_text()))
+            return units.get(nodeid, nodeid)
+    return Units(config, log)
 
 def pytest_runtest_logreport(report):
     "Add up each test's seconds (setup, call, teardown) for the next run's order"
-    k = _plain(report.nodeid)
-    _DURATIONS[k] = _DURATIONS.get(k, 0.) + report.duration
+    _DURATIONS[report.nodeid] = _DURATIONS.get(report.nodeid, 0.) + report.duration
 
 def pytest_sessionfinish(session):
     "Save this run's seconds per test (the controller's, under xdist) in pytest's cache"
+    if os.environ.get('PYTEST_XDIST_WORKER'): return
+    if f := os.environ.pop('BISSL_TEST_UNITS', None): shutil.rmtree(Path(f).parent, ignore_errors=True)
     cache = getattr(session.config, 'cache', None)
-    if os.environ.get('PYTEST_XDIST_WORKER') or not _DURATIONS or cache is None: return
+    if not _DURATIONS or cache is None: return
     cache.set(CACHE_KEY, {**cache.get(CACHE_KEY, {}), **{k: round(v, 2) for k,v in _DURATIONS.items()}})
