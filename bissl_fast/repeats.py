@@ -37,6 +37,19 @@ def _done(r, printer):
     if printer is not None: printer.repeat_done(r)
     return r
 
+# %% ../nbs/05f_repeats.ipynb #86c69507
+_quiet = 'ignore:`torch.jit.:FutureWarning'  # `PYTHONWARNINGS`' form of the CLI's filter
+
+@contextmanager
+def _quiet_children():
+    "Start processes without torch's `torch.jit` deprecation notices (raised by their imports of fastai and kornia)"
+    old = os.environ.get('PYTHONWARNINGS')
+    os.environ['PYTHONWARNINGS'] = ','.join(filter(None, [old, _quiet]))
+    try: yield
+    finally:
+        if old is None: os.environ.pop('PYTHONWARNINGS', None)
+        else: os.environ['PYTHONWARNINGS'] = old
+
 # %% ../nbs/05f_repeats.ipynb #56ac6927
 def _one_repeat(r, dls_fn, arch, kwargs, to=None):
     "Repeat `r`: `compare` with every seed `r` into `repeat_dir(out, r)`, printing into its `log.txt`; steps to `to`"
@@ -139,7 +152,7 @@ def run_repeats(dls_fn, arch, repeats, jobs=1, printer=None, **kwargs):
     res,errs,running = {},{},{}
     def drain():
         while q is not None and not q.empty(): printer.step(*q.get())
-    with _passing_on(lambda: list(getattr(ex, '_processes', None) or {})) as got, ex:  # `_processes`: {pid: process}
+    with _quiet_children(), _passing_on(lambda: list(getattr(ex, '_processes', None) or {})) as got, ex:  # {pid: process}
         while args or running:  # a repeat starts when a process is free, and none after a signal or an error
             while args and len(running) < n and not (got or errs):
                 a = args.pop(0); running[ex.submit(_worker_repeat, *a)] = a[0]
@@ -156,7 +169,7 @@ def run_repeats(dls_fn, arch, repeats, jobs=1, printer=None, **kwargs):
                                                 for r,e in sorted(errs.items())) or kwargs['out'])
     return [res[r] for r in repeats]
 
-# %% ../nbs/05f_repeats.ipynb #d133de68
+# %% ../nbs/05f_repeats.ipynb #25eb888c
 def _repeats(v): return v in whole(2) or isinstance(v, (list, tuple, range)) and len(v) >= 2 and _seeds(v)
 
 @ranged(**compare.ranges, repeats=Range(test=_repeats, what='at least 2 repeats: a count ≥ 2, or a list of distinct whole '

@@ -183,9 +183,9 @@ def load_pretext_model(model, file, arch, pretext):
 @ranged(**{**bissl_learner.ranges, **_stage, 'pretrained': _any('a stage-1 pretext model file'), 'alternations': whole(1),
            'epochs': whole(1), 'pretext_kwargs': _any('a dict')})
 @delegates(bissl_learner, keep=True)
-def bilevel(dls, arch, pretrained, pretext=default_of(pretrain, 'pretext'), alternations=None, epochs=None, out='runs/run',
-            seed=0, tag=None, cbs=None, pretext_kwargs=None, ckpt_every=None, ckpt_minutes=default_of(pretrain, 'ckpt_minutes'),
-            **kwargs):
+def bilevel(dls, arch, pretrained, pretext=default_of(pretrain, 'pretext'), alternations=None, epochs=None,
+            out=default_of(pretrain, 'out'), seed=0, tag=None, cbs=None, pretext_kwargs=None, ckpt_every=None,
+            ckpt_minutes=default_of(pretrain, 'ckpt_minutes'), **kwargs):
     "Stage 2: BiSSL from the stage-1 pretext model file `pretrained`; saves the lower backbone to `out/bissl.pth`"
     check_ranges(bilevel, dict(kwargs, alternations=alternations, epochs=epochs, seed=seed, ckpt_every=ckpt_every,
                                ckpt_minutes=ckpt_minutes))

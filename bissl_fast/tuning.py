@@ -41,7 +41,7 @@ def _subset(ds, idxs, split_idx):
     idxs = idxs.tolist()
     return Datasets(tls=[tl._new(tl._get(idxs), split_idx=split_idx) for tl in ds.tls], n_inp=ds.n_inp)
 
-def labeled_split(dls, valid_pct=0.3, seed=0):
+def labeled_split(dls, valid_pct=default_of(stratified_split, 'valid_pct'), seed=0):
     "Loaders of `dls`'s labeled *training* images only: train on `1-valid_pct` (stratified by class), validate on the rest"
     ds = dls.train.dataset
     tr,va = _tuning_split(ds, valid_pct, seed)
@@ -51,7 +51,7 @@ def labeled_split(dls, valid_pct=0.3, seed=0):
     assert all(dl.dataset is not dls.valid.dataset for dl in res.loaders)
     return res
 
-def tuning_dls(dls_fn, valid_pct=0.3, seed=0):
+def tuning_dls(dls_fn, valid_pct=default_of(stratified_split, 'valid_pct'), seed=0):
     "`labeled_split(dls_fn(), valid_pct, seed)`: what `finetune` is given while tuning (the test split is dropped)"
     return labeled_split(dls_fn(), valid_pct, seed)
 
