@@ -172,7 +172,8 @@ for _c in (
             n=lambda run: run.stages['matched/pretext.json']['cfg']['epochs']),
     Control('extra', "baseline, fine-tuned {} epochs longer (BiSSL's upper steps) → fine-tune",
             'baseline, fine-tuned longer', 'pretext.pth', flag='extra_control', n=lambda run: run.extra,
-            runs=('full',), tune='baseline', finetune=lambda run: dict(epochs=run.s.ft_epochs+run.extra, history=False)),
+            runs=('full',), tune='baseline',
+            finetune=lambda run: dict(epochs=run.s.ft_epochs+run.extra, history=False)),
     Control('bissl', 'BiSSL: pretext → BiSSL → fine-tune', 'BiSSL', 'bissl.pth', ('pretext.json', 'bissl.json'),
             _bissl, always=True)): add_control(_c)
 

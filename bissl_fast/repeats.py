@@ -72,7 +72,7 @@ def _check_picklable(*objs):
 _stop_signals = (signal.SIGTERM, signal.SIGINT)
 
 class _Worker:
-    "A repeat's process: the study's pid, the stop signals it got (after one, it starts no other repeat), its steps' queue"
+    "A repeat's process: the study's pid, the stop signals it got (then it starts no other repeat), its steps' queue"
     parent,signalled,queue = None,[],None
 
 def _put(r, i, n, msg):
@@ -152,7 +152,8 @@ def run_repeats(dls_fn, arch, repeats, jobs=1, printer=None, **kwargs):
     res,errs,running = {},{},{}
     def drain():
         while q is not None and not q.empty(): printer.step(*q.get())
-    with _quiet_children(), _passing_on(lambda: list(getattr(ex, '_processes', None) or {})) as got, ex:  # {pid: process}
+    pids = lambda: list(getattr(ex, '_processes', None) or {})  # `_processes`: {pid: process}
+    with _quiet_children(), _passing_on(pids) as got, ex:
         while args or running:  # a repeat starts when a process is free, and none after a signal or an error
             while args and len(running) < n and not (got or errs):
                 a = args.pop(0); running[ex.submit(_worker_repeat, *a)] = a[0]

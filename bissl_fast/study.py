@@ -51,7 +51,7 @@ class StudySettings:
         ft_epochs:int=default_of(finetune, 'epochs'), # stage 3: fine-tuning epochs on the whole net
         ft_lr:float=default_of(finetune, 'lr'), # stage 3: learning rate (with `tune`: the first candidate's)
         freeze_epochs:int=default_of(finetune, 'freeze_epochs'), # stage 3: epochs on the head alone first (`tune`: 1st)
-        ft_method:str=default_of(finetune, 'method'), # stage 3: 'fine_tune' (frozen, then discriminative) or 'one_cycle'
+        ft_method:str=default_of(finetune, 'method'), # stage 3: 'fine_tune' (head first, then all) or 'one_cycle'
         lr_mult:float=default_of(finetune, 'lr_mult'), # stage 3, 'fine_tune': the backbone's lr is the head's / lr_mult
         pretext_kwargs:dict=None, # the pretext model's own settings (`pretext_learner`'s), e.g. `proj_dims`
         bissl_kwargs:dict=None, # BiSSL's settings (`bissl_learner`'s and `BilevelCallback`'s), over `study_bissl`

@@ -219,7 +219,7 @@ def test_repeats_differ_and_stay_paired(repeat_studies):
     assert 'over the 2 whole-pipeline repeats' in md and '2 at a time' in md
 
 def test_repeats_talk_from_their_processes(repeat_studies):
-    "`show=True` with `jobs=2`: the study's process prints each repeat's steps as its process sends them, then the table"
+    "`show=True`, `jobs=2`: the study's process prints each repeat's steps as its process sends them, then the table"
     _,_,d = repeat_studies
     with contextlib.redirect_stdout(io.StringIO()) as o:
         compare_repeats(RDLS, 'tiny_cnn', out=d/'par', repeats=2, jobs=2, **{**RKW, 'show': True})
@@ -234,7 +234,7 @@ def test_repeats_talk_from_their_processes(repeat_studies):
     assert all(re.match(r'\[\d+:\d\d(, ~\d+:\d\d left)?\] ', l) for l in steps), steps
 
 def test_the_study_settings_are_one_documented_object():
-    "Each of `compare`'s settings is `StudySettings`'s, with its meaning (docments) and range; stages' defaults are read"
+    "Each of `compare`'s settings is `StudySettings`'s, with its meaning (docments) and range; stages' defaults read"
     from fastcore.docments import docments
     from bissl_fast.compare import StudySettings, pretrain, finetune
     from bissl_fast.core import default_of, unranged

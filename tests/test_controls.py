@@ -1,5 +1,6 @@
-"""Adding a control to the study is one record: a `Control` registered with `add_control` runs its own stage, gets its
-own tuned settings and fine-tunings, and has its record in `pipelines.json` and its row in the table (tiny digits, CPU)."""
+"""Adding a control to the study is one record: a `Control` registered with `add_control` runs its own stage, gets
+its own tuned settings and fine-tunings, and has its record in `pipelines.json` and its row in the table (tiny digits,
+CPU)."""
 import contextlib, io
 from functools import partial
 import numpy as np, pytest, torch
@@ -7,7 +8,8 @@ from fastai.vision.all import defaults
 from fastai.callback.progress import ProgressCallback
 from bissl_fast.datasets import digits_dls
 from bissl_fast.hypergrad import Lanczos
-from bissl_fast.compare import Control, add_control, study_controls, compare, pretrain, load_json, ft_file, load_pipelines
+from bissl_fast.compare import Control, add_control, study_controls, compare, pretrain, load_json, ft_file
+from bissl_fast.compare import load_pipelines
 
 DLS = partial(digits_dls, bs=10, pretext_bs=64, size=16, n_labeled_per_class=10, device='cpu')
 KW = dict(pretext_epochs=2, alternations=2, ft_epochs=2, seeds=(0, 1), tune=2, probe_epochs=1, short=0.5, show=False,
@@ -45,7 +47,8 @@ def test_a_new_control_is_one_record(half, tmp_path):
     a,b = torch.load(tmp_path/'half'/'pretext.pth'),torch.load(tmp_path/'pretext.pth')
     assert not all(torch.equal(a[k], b[k]) for k in a)  # its own backbone
     # its own numbers: tuned on its own backbone, fine-tuned with each seed and run kind, in its row
-    assert load_json(tmp_path/'tune'/'half.json')['finetune']['settings'] == load_json(tmp_path/'tune'/'baseline.json')['finetune']['settings']
+    cands = lambda k: load_json(tmp_path/'tune'/f'{k}.json')['finetune']['settings']
+    assert cands('half') == cands('baseline')  # the same candidates, its own choice
     row = df.set_index('key').loc['half']
     for kind,col in (('full', 'acc'), ('short', 'short'), ('probe', 'probe')):
         accs = [load_json(ft_file(tmp_path, 'half', s, kind))['acc'] for s in (0, 1)]
@@ -57,7 +60,7 @@ def test_a_new_control_is_one_record(half, tmp_path):
     assert '| baseline, half the pretext epochs → fine-tune |' in md and '| baseline, half the pretext epochs |' in md
     # a study that does not name it does not have it; the same folder, every stage and run read back
     with contextlib.redirect_stdout(io.StringIO()): df2 = compare(DLS, 'tiny_cnn', out=tmp_path, **KW)
-    assert df2.key.tolist() == ['baseline', 'bissl'] and [r['key'] for r in load_pipelines(tmp_path)] == ['baseline', 'bissl']
+    assert df2.key.tolist() == [r['key'] for r in load_pipelines(tmp_path)] == ['baseline', 'bissl']
     assert df2.acc_mean.tolist() == df.set_index('key').loc[['baseline', 'bissl'], 'acc_mean'].tolist()
 
 def test_an_unknown_control_is_named(tmp_path):
