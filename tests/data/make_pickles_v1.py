@@ -1,12 +1,13 @@
-"Run with the code before the split of data.py and pretext.py (#31): PYTHONPATH=<old checkout> python make_pickles_v1.py OUT"
+"""Run with the code before the split of data.py and pretext.py (#31), for tests/test_pickles_v1.py:
+`PYTHONPATH=<old checkout> python make_pickles_v1.py OUT`, then copy OUT's files here."""
 import json, os, sys, warnings; warnings.filterwarnings('ignore')
 from functools import partial
 from pathlib import Path
 import torch, fastai
-from fastai.vision.all import set_seed, TensorImage
+from fastai.vision.all import set_seed
 import bissl_fast.data, bissl_fast.pretext
 from bissl_fast.data import BilevelDataLoaders
-from bissl_fast.pretext import tiny_cnn, create_encoder, pretext_learner, SimCLR, BYOL
+from bissl_fast.pretext import tiny_cnn, create_encoder, pretext_learner, BYOL
 
 out = Path(sys.argv[1]).resolve(); out.mkdir(parents=True, exist_ok=True); os.chdir(out)
 set_seed(0)
@@ -15,7 +16,7 @@ dls = BilevelDataLoaders.from_tensors(x, x[:12], y[:12], x[12:], y[12:], size=8,
                                       device='cpu')
 arch = partial(tiny_cnn, widths=(4, 8))
 learn = pretext_learner(dls, arch, 'simclr', proj_dims=(8, 4), path='.')
-learn.export('pretext_export_v1.pkl')  # the learner, its SimCLR model, callbacks, metric and the pretext loaders' transforms
+learn.export('pretext_export_v1.pkl')  # the learner: SimCLR, callbacks, metric, the pretext loaders' transforms
 set_seed(1)
 models = dict(simclr=learn.model, byol=BYOL(create_encoder(arch), proj_dims=(8, 4), pred_dims=(8, 4)))
 v = torch.rand(2, 3, 8, 8)
