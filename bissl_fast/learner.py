@@ -10,7 +10,8 @@ from copy import deepcopy
 from fastai.vision.all import *
 from .core import *
 from .data import BilevelDataLoaders
-from .pretext import PretextModel, create_encoder, pretext_models, imagenet_state, img_size, check_pretext_bs
+from .pretext import (PretextModel, create_encoder, pretext_models, imagenet_state, img_size, check_pretext_bs,
+                                pretext_learner)
 from .checkpoint import *
 from .tasks import task_setup, task_learner, linear_head
 from .distributed import ShardedLearner, shard_dl, unshard_dl, is_main, barrier
@@ -203,7 +204,7 @@ def default_head_warmup(pretrained):
 @delegates(BilevelCallback, keep=True, but=['alternations'])
 def bissl_learner(dls, # downstream `train`/`valid` loaders and the unlabeled `pretext` one
                   arch=None, # the backbone's arch: a torchvision-style function or a timm name
-                  pretext='simclr', # the lower level's pretext task
+                  pretext=default_of(pretext_learner, 'pretext'), # the lower level's pretext task (stage 1's)
                   pretrained=None, # where both backbones start: a stage-1 `PretextLearner`, a backbone state or file, 'imagenet'
                   n_out=None, # downstream outputs (None: from the data)
                   n_in=3, # input channels
