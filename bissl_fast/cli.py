@@ -30,7 +30,7 @@ from .distributed import init_distributed, is_main
 def store_true(): "`Param` type of an on/off flag"
 
 class Param:
-    "An option: `help`, argparse `type` (`store_true`: a flag), `default`, its setting's `range`, more `add_argument` kw"
+    "An option: `help`, argparse `type` (`store_true`: a flag), `default`, its setting's `range`, `add_argument` kws"
     def __init__(self, help='', type=None, default=None, range=None, **kwargs):
         self.help,self.type,self.range,self.kwargs = help,type,range,kwargs
         self.default = None if default is inspect.Parameter.empty else default
