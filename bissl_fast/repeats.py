@@ -176,8 +176,14 @@ def _repeats(v): return v in whole(2) or isinstance(v, (list, tuple, range)) and
 @ranged(**compare.ranges, repeats=Range(test=_repeats, what='at least 2 repeats: a count ≥ 2, or a list of distinct whole '
                                         'numbers ≥ 0 (an interval needs 2)'), jobs=whole(1))
 @delegates(compare, but=['seeds', 'tune_seed', 'stage_seed'])
-def compare_repeats(dls_fn, arch, pretext=default_of(compare, 'pretext'), out=default_of(compare, 'out'), repeats=4,
-                    jobs=1, show=default_of(compare, 'show'), **kwargs):
+def compare_repeats(dls_fn, # a function building the `BilevelDataLoaders` (module-level when `jobs` > 1)
+                    arch, # the backbone: a name in `archs`, or a function
+                    pretext=default_of(compare, 'pretext'), # the pretext task of stage 1 and of BiSSL's lower level
+                    out=default_of(compare, 'out'), # the run folder: the report, and a folder per repeat
+                    repeats=4, # how many whole-pipeline repeats (repeat r: every seed r), or their seeds
+                    jobs=1, # how many repeats run at once, each in its own process
+                    show=default_of(compare, 'show'), # print a line per finished step and repeat, then the table
+                    **kwargs):
     "`compare` rerun whole `repeats` times, each with its own seed for every stage, `jobs` at once; intervals over them"
     for k in ('seeds', 'tune_seed', 'stage_seed'):
         if k in kwargs: raise ValueError(f'compare_repeats sets `{k}` itself (repeat r uses seed r); leave it out')

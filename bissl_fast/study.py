@@ -142,10 +142,13 @@ def _finetune_all(run, recs, chosen, step, **kwargs):
         step(f"{rec['key']}: fine-tuned, " + ', '.join(f'{k} {np.mean(a):.4f}' for k,a in accs.items()) +
              f" (mean of {len(run.s.seeds)} seed{'s'*(len(run.s.seeds) > 1)})")
 
-# %% ../nbs/05e_study.ipynb #582e1916
+# %% ../nbs/05e_study.ipynb #79038beb
 @ranged(StudySettings.ranges, dls_fn=anything('a function building a `BilevelDataLoaders`'), arch=_stage['arch'])
 @delegates(StudySettings)
-def compare(dls_fn, arch, pretext=default_of(StudySettings, 'pretext'), **kwargs):
+def compare(dls_fn, # a function building the `BilevelDataLoaders`: called for every stage, after its seed is set
+            arch, # the backbone: a name in `archs`, or a function
+            pretext=default_of(StudySettings, 'pretext'), # the pretext task of stage 1 and of BiSSL's lower level
+            **kwargs):
     "Baseline (pretext → fine-tune) vs BiSSL (pretext → BiSSL → fine-tune) on `dls_fn()`, paired by seed"
     s = StudySettings(pretext, **kwargs)
     out,seeds,data = check_writable(s.out),list(s.seeds),readable_name(dls_fn)
