@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['presets', 'commands', 'CLIError', 'get_dls_fn', 'settings_options', 'stage', 'data_options', 'ft_options',
            'bissl_options', 'solver_options', 'make_solver', 'cli_pretrain', 'cli_bilevel', 'cli_finetune',
-           'cli_compare', 'option_groups', 'option_ranges', 'check_options', 'option_table', 'main']
+           'study_options', 'cli_compare', 'option_groups', 'option_ranges', 'check_options', 'option_table', 'main']
 
 # %% ../nbs/06_cli.ipynb #1c5f64fd
 import os, re, sys, inspect, warnings, argparse, shutil
@@ -153,10 +153,11 @@ def data_options():
     "The options every stage shares: the data's (`get_dls_fn`'s), the backbone, pretext, run folder and checkpoints"
     docs = _docs(get_dls_fn)
     return {**settings_options(get_dls_fn, ['data']),
-            **settings_options(pretrain, ['out', 'arch', 'pretext', 'ckpt_every', 'ckpt_minutes'],
-                               out=dict(default=None, help='run folder for every output (default: runs/<data name>)'),
-                               arch=dict(default=None, type=str, choices=list(archs),
-                                         help=_preset("backbone (default: the preset's)", 'arch')),
+            **settings_options(StudySettings, ['out'], out=dict(default=None,
+                               help='run folder for every output (default: runs/<data name>)')),
+            **settings_options(pretrain, ['arch'], arch=dict(default=None, type=str, choices=list(archs),
+                                                             help=_preset("backbone (default: the preset's)", 'arch'))),
+            **settings_options(StudySettings, ['pretext', 'ckpt_every', 'ckpt_minutes'],
                                pretext=dict(choices=list(pretext_models))),
             **settings_options(get_dls_fn, list(docs)[1:], views=dict(
                 default=None, choices=list(view_recipes),
@@ -167,8 +168,8 @@ def data_options():
 def ft_options():
     "The options of fine-tuning (`finetune`'s settings), and the seeds the pipelines share (`compare`'s)"
     return {**settings_options(finetune, ['freeze_epochs', 'method', 'lr_mult']),
-            **settings_options(compare, ['seeds'], seeds=dict(type=int, nargs='+',
-                                                              default=list(default_of(compare, 'seeds'))))}
+            **settings_options(StudySettings, ['seeds'], seeds=dict(type=int, nargs='+',
+                                                              default=list(default_of(StudySettings, 'seeds'))))}
 
 # %% ../nbs/06_cli.ipynb #1485a825
 def bissl_options():
@@ -224,7 +225,7 @@ def cli_pretrain(**kwargs):
     if is_main(): print(f'pretext stage: {r["time_s"]:.0f}s, k-NN accuracy {r["knn"]:.4f}; in {out/"pretext.pth"}')
     return r
 
-@stage(settings_options(compare, ['alternations']), settings_options(bissl_learner, ['lr']),
+@stage(settings_options(StudySettings, ['alternations']), settings_options(bissl_learner, ['lr']),
        settings_options(bilevel, ['pretrained'], pretrained=dict(default=None, type=str,
                         help='the stage-1 pretext model (default: <out>/pretext_model.pth)')))
 def cli_bilevel(**kwargs):
@@ -271,11 +272,12 @@ def cli_finetune(**kwargs):
     return accs
 
 # %% ../nbs/06_cli.ipynb #684e2ea0
-def _check_compare(seeds, tune_pct, short, repeats, tune_seed):
+def _check_compare(seeds, repeats, tune_seed, stage_seed):
     "The study's options that exclude each other (their ranges are checked before)"
     if repeats and list(seeds) != list(default_of(compare, 'seeds')):
         raise CLIError('--seeds and --repeats exclude each other: repeat r fine-tunes with seed r')
     if repeats and tune_seed: raise CLIError('--tune_seed and --repeats exclude each other: repeat r splits by seed r')
+    if repeats and stage_seed: raise CLIError('--stage_seed and --repeats exclude each other: repeat r uses seed r')
     if repeats == 1: raise CLIError('--repeats needs at least 2 repeats (an interval needs 2); 0 runs one pipeline')
 
 _tune = Param("choose each pipeline's fine-tuning lr, frozen epochs and wd among N candidates (--ft_lr/"
@@ -283,19 +285,26 @@ _tune = Param("choose each pipeline's fine-tuning lr, frozen epochs and wd among
               int, 0, whole(0))
 _repeats = Param('whole-pipeline repeats: rerun every stage with seed r = 0..R-1 into <out>/repeat<r>, the intervals '
                  'over the repeats; 0: one pipeline run, intervals over --seeds', int, 0, whole(0))
-_study = ['pretext_epochs', 'pretext_lr', 'alternations', 'ft_epochs', 'ft_lr', 'matched', 'scratch', 'extra_control',
-          'tune_pct', 'tune_seed', 'probe_epochs', 'short']
+# `StudySettings` set by other options: every stage's, fine-tuning's, BiSSL's (`bissl_kwargs`); `controls` names
+# controls registered in Python (on the command line, a control is its flag); `tune` is `--tune N` above
+_elsewhere = ('pretext', 'out', 'ckpt_every', 'ckpt_minutes', 'seeds', 'freeze_epochs', 'ft_method', 'lr_mult',
+              'pretext_kwargs', 'bissl_kwargs', 'show', 'controls', 'tune')
 
-@stage(settings_options(compare, _study), settings_options(bissl_learner, ['lr'], prefix='bissl_'),
-       dict(tune=_tune, repeats=_repeats), settings_options(compare_repeats, ['jobs']))
+def study_options():
+    "The study's own options: every setting of `StudySettings` that no other option group sets"
+    return settings_options(StudySettings, [k for k in inspect.signature(StudySettings).parameters
+                                            if k not in _elsewhere])
+
+@stage(study_options(), settings_options(bissl_learner, ['lr'], prefix='bissl_'), dict(tune=_tune, repeats=_repeats),
+       settings_options(compare_repeats, ['jobs']))
 def cli_compare(**kwargs):
     "The study: baseline (pretext, fine-tune) vs BiSSL (pretext, BiSSL, fine-tune), paired; --repeats R reruns it whole"
     o = _take(kwargs, cli_compare.options)
     bkw,fkw = _bissl_kwargs(kwargs),_take(kwargs, ft_options())
     seeds,repeats,jobs,tune,bissl_lr = fkw.pop('seeds'),o.pop('repeats'),o.pop('jobs'),o.pop('tune'),o.pop('bissl_lr')
-    _check_compare(seeds, o['tune_pct'], o['short'], repeats, o['tune_seed'])
+    _check_compare(seeds, repeats, o['tune_seed'], o['stage_seed'])
     dls_fn,data,arch,pretext,out,ckw = _setup(kwargs)
-    if repeats: o.pop('tune_seed'); run = partial(compare_repeats, repeats=repeats, jobs=jobs)
+    if repeats: o.pop('tune_seed'); o.pop('stage_seed'); run = partial(compare_repeats, repeats=repeats, jobs=jobs)
     else: run = partial(compare, seeds=seeds)
     return run(dls_fn, arch, pretext, out=out, freeze_epochs=fkw['freeze_epochs'], ft_method=fkw['method'],
                lr_mult=fkw['lr_mult'], bissl_kwargs=dict(lr=bissl_lr, **bkw), tune=tune or None, **o, **ckw)

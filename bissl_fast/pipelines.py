@@ -7,9 +7,10 @@ from __future__ import annotations
 import math
 from fastai.vision.all import *
 from .core import *
-from .learner import BilevelCallback, bissl_settings, classifier_learner
+from .learner import BilevelCallback, bissl_settings
 from .distributed import world_size
 from .stages import pretrain, bilevel, random_init, seeded, load_json
+from .tasks import task_learner
 
 # %% auto #0
 __all__ = ['run_kinds', 'study_controls', 'study_bissl', 'pipeline', 'backbone_file', 'repeat_dir', 'RunKind', 'kinds_of',
@@ -31,7 +32,7 @@ def repeat_dir(out, r):
     return Path(out)/f'repeat{r}'
 
 # %% ../nbs/05c_pipelines.ipynb #b1b3e5f0
-_wd_default = default_of(classifier_learner, 'wd')
+_wd_default = default_of(task_learner, 'wd')
 def _wd(cfg):
     "The weight decay of a fine-tuning run with settings `cfg`"
     return cfg['kwargs'].get('wd', _wd_default)

@@ -8,7 +8,7 @@ import json, math, time
 from fastai.vision.all import *
 from .core import *
 from .pretext import pretext_learner, tiny_cnn, create_encoder, knn_accuracy, img_size, load_backbone_state
-from .learner import bissl_learner, classifier_learner
+from .learner import bissl_learner
 from .checkpoint import Checkpoint
 from .tasks import target_task, task_learner
 from .distributed import init_distributed, is_main, rank, barrier
@@ -142,8 +142,18 @@ class FiniteLoss(Callback):
             self._stop('the weights are not finite after the last step')
 
 @ranged(**_stage, epochs=whole(1), lr=positive)
-def pretrain(dls, arch, pretext=default_of(pretext_learner, 'pretext'), epochs=100, lr=3e-3, out='runs/run', seed=0,
-             tag=None, cbs=None, ckpt_every=None, ckpt_minutes=default_of(Checkpoint, 'minutes'), **kwargs):
+def pretrain(dls, # a `BilevelDataLoaders`, or a function building one
+             arch, # the backbone's arch: a name in `archs` or a function
+             pretext=default_of(pretext_learner, 'pretext'), # the pretext task
+             epochs=100, # pretext epochs
+             lr=3e-3, # peak learning rate (Adam, one cycle)
+             out='runs/run', # the run folder
+             seed=0, # the stage's seed
+             tag=None, # JSON-like provenance kept in the result file
+             cbs=None, # more callbacks
+             ckpt_every=None, # also checkpoint every N steps; always at each epoch end
+             ckpt_minutes=default_of(Checkpoint, 'minutes'), # also checkpoint every this many minutes
+             **kwargs): # more settings of `pretext_learner`
     "Stage 1: pretrain `arch` with `pretext` by `fit_one_cycle`; backbone, pretext model, log and result in `out`"
     check_ranges(pretrain, dict(epochs=epochs, lr=lr, seed=seed, ckpt_every=ckpt_every, ckpt_minutes=ckpt_minutes))
     out,arch = Path(out),get_arch(arch)
@@ -267,9 +277,25 @@ def _one_cycle(learn, epochs, lr, probe=False, ck=None, vl=None):
 @ranged(**_stage, backbone=_any('an `Encoder`, a state or file of `arch`, or None'), epochs=whole(1), lr=positive,
         freeze_epochs=whole(0), method=one_of('fine_tune', 'one_cycle', 'probe'), lr_mult=positive, name=_any('a name'),
         n_in=whole(1), small_stem=boolean, history=boolean)
-def finetune(dls, backbone, epochs=30, lr=0.1, seed=0, arch=None, freeze_epochs=1, method='fine_tune', lr_mult=10,
-             out=None, name=None, tag=None, n_in=3, small_stem=None, cbs=None, ckpt_every=None,
-             ckpt_minutes=default_of(pretrain, 'ckpt_minutes'), history=True, **kwargs):
+def finetune(dls, # a `BilevelDataLoaders` (its downstream loaders), or a function building one
+             backbone, # an `Encoder`, a backbone state or file of `arch`, or None: a random init
+             epochs=30, # fine-tuning epochs on the whole net
+             lr=0.1, # learning rate (SGD with momentum)
+             seed=0, # the run's seed
+             arch=None, # the backbone's arch, for a state or file
+             freeze_epochs=1, # epochs on the head alone first, the backbone frozen
+             method='fine_tune', # 'fine_tune' (frozen, then discriminative lrs), 'one_cycle' or 'probe' (the head alone)
+             lr_mult=10, # 'fine_tune': the backbone's lr is the head's / lr_mult
+             out=None, # the folder of its result file (None: no file)
+             name=None, # the result file's name
+             tag=None, # JSON-like provenance kept in the result file
+             n_in=3, # input channels
+             small_stem=None, # a small-image stem (None: for images ≤ 64 px)
+             cbs=None, # more callbacks
+             ckpt_every=None, # also checkpoint every N steps; always at each epoch end
+             ckpt_minutes=default_of(pretrain, 'ckpt_minutes'), # also checkpoint every this many minutes
+             history=True, # keep the validation history (the report's plots)
+             **kwargs): # more settings of `task_learner`
     "Stage 3: fine-tune `backbone` (an `Encoder`, a state/file of `arch`, or `None`: random) with a new head"
     check_ranges(finetune, dict(epochs=epochs, lr=lr, seed=seed, freeze_epochs=freeze_epochs, method=method,
                                 lr_mult=lr_mult, n_in=n_in, small_stem=small_stem, ckpt_every=ckpt_every,
@@ -281,9 +307,8 @@ def finetune(dls, backbone, epochs=30, lr=0.1, seed=0, arch=None, freeze_epochs=
     hist,vl = ValidHistory(),None if history else ValidLast()
     def build(dls):
         enc = backbone if isinstance(backbone, nn.Module) else load_encoder(dls, arch, backbone, n_in, small_stem)
-        make = classifier_learner if is_classification(dls) else task_learner  # other tasks: their model, loss, metric
         where = {} if file is None else dict(path=file.parent, model_dir='.')
-        return make(dls, enc, cbs=L(hist)+L(vl)+L(cbs), **where, **kwargs)
+        return task_learner(dls, enc, cbs=L(hist)+L(vl)+L(cbs), **where, **kwargs)  # the task's head, loss, metric
     def fit(learn, ck):
         learn.add_cb(FiniteLoss('fine-tuning', lr, 'the command line: `finetune --lr`, `compare --ft_lr`'))
         if method == 'fine_tune': _fine_tune(learn, epochs, lr, freeze_epochs, lr_mult, ck, vl)
