@@ -1,4 +1,4 @@
-"""The view augmentations on kornia (nbs/00_data.ipynb) against the hand-written torch ones they replaced, as markdown tables.
+"""The view augmentations on kornia (nbs/00a_views.ipynb) against the hand-written torch ones they replaced, as markdown tables.
 
   python bench/augment.py speed   # images/s of one pretext batch's two views, old vs new, on the device (CPU by default)
   python bench/augment.py knn     # k-NN accuracy after a short stage 1 on digits (16 px, tiny_cnn), old vs new views

@@ -207,18 +207,19 @@ def measure(a, lower, vs, v1, v2, priors):
             lower.to(memory_format=fmt)
             w1, w2 = (v[:n].contiguous(memory_format=fmt) for v in (v1, v2))
             try:
-                s = solver()
-                s.load_state_dict(dict(prior=priors.get(run.name)))
-                if compiled: s.use(ij_matvec(compiled_hvp(lower, w1, w2, params), **kw)); run.compile = compiled_hvp.secs
+                sv, prior = solver(), priors.get(run.name)
+                if compiled:
+                    s = sv.use(ij_matvec(compiled_hvp(lower, w1, w2, params), **kw), prior=prior)
+                    run.compile = compiled_hvp.secs
                 else:
                     with preserved_buffers(lower), torch.autocast(torch.device(a.device).type, enabled=False):
                         loss = branch_loss(lower, w1, w2) if branch else lower.pretext_loss(w1, w2)
-                    s.build(loss, params, **kw)
+                    s = sv.build(loss, params, **kw, prior=prior)   # the stage: its operator, Ritz pairs, HVP count
                     del loss
                 xs, neg = [], 0
                 for v in vs: xs.append(s(v)); neg = max(neg, s.info.get('n_negative', int(s.info.get('negative_curvature', 0))))
             finally: lower.to(memory_format=torch.contiguous_format)
-            lz = isinstance(s, Lanczos)
+            lz = isinstance(s.solver, Lanczos)
             run.eigs, run.pairs = s.ritz[0].tolist() if lz else None, s.pairs(a.recycle) if lz else None
             s.release()
             return xs, s.n_matvec, neg
@@ -287,7 +288,7 @@ def main(argv=None):
     if recycled:   # a priming stage: the recycle variants' first Ritz pairs
         lower_steps(a, lower, dls)
         s = Lanczos(steps=max(int(variant(n)[0].split('-')[1]) for n in recycled), short_stage=None)
-        with preserved_buffers(lower): s.build(lower.pretext_loss(*dls.pretext_batch()), list(lower.backbone.parameters()), lam=a.lam, damping=a.damping)
+        with preserved_buffers(lower): s = s.build(lower.pretext_loss(*dls.pretext_batch()), list(lower.backbone.parameters()), lam=a.lam, damping=a.damping)
         s(vs[-1]); priors = {n: s.pairs(a.recycle) for n in recycled}; s.release()
     for b in range(a.batches):   # a different Hessian batch each time: the operator changes from stage to stage
         if b or recycled: lower_steps(a, lower, dls)

@@ -16,7 +16,8 @@ import sys, time, torch, warnings
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import hypergrad as hb
-from bissl_fast.hypergrad import hvp_operator, ij_matvec, solve_minres, preserved_buffers, _flat, _unflat, _spectral_gain
+from bissl_fast.core import default_of
+from bissl_fast.krylov import hvp_operator, ij_matvec, solve_minres, preserved_buffers, lowrank_solve, _flat, _unflat, _spectral_gain
 
 def cos(x, y): x, y = x.double(), y.double(); return float(x @ y / (x.norm() * y.norm()))
 
@@ -34,7 +35,7 @@ class Space:
         "Low-rank inverse from the Ritz pairs of span(Q), A = I outside (as `lowrank_solve`, with its default policy and floor)"
         Q = torch.stack(self.Q); G = (Q @ torch.stack(self.AQ).T).double()
         al, S = torch.linalg.eigh((G + G.T) / 2)
-        gain = _spectral_gain(al)[0].float()
+        gain = _spectral_gain(al, *(default_of(lowrank_solve, k) for k in ('on_negative', 'eig_floor')))[0].float()  # the library's
         U = S.T.float() @ Q; c = U @ w
         return w + U.T @ ((gain - 1) * c)
     def mr(self, w):

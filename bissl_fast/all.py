@@ -8,8 +8,12 @@ __all__ = []
 # %% ../nbs/07_all.ipynb #92300964
 from fastai.vision.all import *
 from .core import *
+from .images import *
+from .views import *
 from .data import *
 from .datasets import *
+from .backbones import *
+from .methods import *
 from .pretext import *
 from .hypergrad import *
 from .checkpoint import *

@@ -14,7 +14,7 @@ from .distributed import gather_object, mine, is_main, barrier
 __all__ = ['ckpt_version', 'rng_state', 'set_rng_state', 'upgrade_checkpoint', 'Interrupted', 'Checkpoint']
 
 # %% ../nbs/03a_checkpoint.ipynb #61bfb952
-ckpt_version = 2  # 2: each callback's state under `cbs` (1: BiSSL's counters, lower optimizer and head flag at the top)
+ckpt_version = 2  # 2: each callback's state under `cbs` (1: some at the top level, moved by their `upgrade_state`)
 
 def rng_state(dls):
     "The random states a resumed fit needs: torch's, CUDA's, Python's, NumPy's and the loaders'"
@@ -31,21 +31,17 @@ def set_rng_state(dls, s):
         torch.cuda.set_rng_state_all([t.cpu() for t in s['cuda'][:torch.cuda.device_count()]])
 
 # %% ../nbs/03a_checkpoint.ipynb #be822462
-def _v1_bilevel(state):
-    "A version-1 BiSSL state's top-level entries as `BilevelCallback`'s state"
-    b = state.pop('bilevel')
-    return dict(n_lower=b['n_lower'], n_alt=b['n_alt'], head_warmed=state.pop('head_warmed'),
-                lower_opt=state.pop('lower_opt'), solver=dict(prior=b.get('prior')))
-
-def upgrade_checkpoint(state):
-    "`state` in this version's layout: version 1 (no `version` key) is converted; a newer one raises"
+def upgrade_checkpoint(state, cbs=()):
+    "`state` in this version's layout: an older one is converted, each of `cbs` taking its own part; a newer one raises"
     v = state.get('version', 1)
     if v == ckpt_version: return state
     if not (isinstance(v, int) and 1 <= v < ckpt_version): raise ValueError(
         f'this checkpoint has layout version {v}; this bissl_fast reads versions 1 to {ckpt_version}: '
         'load it with the bissl_fast that wrote it, or upgrade bissl_fast')
     state = dict(state, version=ckpt_version, cbs=dict(state.get('cbs', {})))
-    if 'bilevel' in state: state['cbs']['bilevel'] = _v1_bilevel(state)
+    for cb in cbs:  # `upgrade_state(state, version)`: a callback takes its entries out of `state`, returns its state
+        s = cb.upgrade_state(state, v) if hasattr(type(cb), 'upgrade_state') else None
+        if s is not None: state['cbs'][cb.name] = s
     return state
 
 @patch
@@ -59,7 +55,7 @@ def checkpoint_state(self:Learner):
 @patch
 def load_checkpoint_state(self:Learner, state, strict=True):
     "Load what `checkpoint_state` returned (or an older layout): callbacks first (the clearest checks), random states last"
-    state = upgrade_checkpoint(state)
+    state = upgrade_checkpoint(state, self.cbs)
     self.load_cbs_state(state['cbs'])
     get_model(self.model).load_state_dict(state['model'], strict=strict)
     if self.opt is None: self.create_opt()
@@ -130,7 +126,8 @@ class Checkpoint(Callback):
                                 f'architecture or settings ({type(e).__name__}: {str(e).strip().splitlines()[0][:200]}); '
                                 'delete it to start over, or pass `Checkpoint(settings=...)` so that a run of other '
                                 'settings is not resumed') from e
-        self.pos,self.rng,self.cbs_state = s['pos'],mine(s['learner']['rng']),upgrade_checkpoint(s['learner'])['cbs']
+        self.pos,self.rng = s['pos'],mine(s['learner']['rng'])
+        self.cbs_state = upgrade_checkpoint(s['learner'], learn.cbs)['cbs']
         if is_main(): print(f"resuming from {f}: epoch {self.pos['epoch']}, batch {self.pos['batch']}")
         return self.pos['epoch']
 

@@ -4,192 +4,23 @@
 
 # %% ../nbs/00_data.ipynb #4397f810
 from __future__ import annotations
-import math, os, tempfile, itertools, hashlib, json, warnings
+import itertools, warnings
 from fastai.vision.all import *
 from .core import *
-from .distributed import shard_dl, unshard_dl, world_size, is_main
+from .distributed import shard_dl, unshard_dl, world_size
+from .views import *
+from .images import *
+# moved to `views` and `images`: still exported from here, as before the move
+_all_ = ['image_size', 'probability', 'view_recipes', 'views_range', 'KorniaOps', 'RandomResizedCropFlip',
+         'ColorJitter', 'RandomGrayscale', 'RandomGaussianBlur', 'RandomSolarize', 'pretext_augs', 'byol_augs',
+         'PretextViews', 'make_views', 'to_uint8_images', 'image_stats', 'BadImagesError', 'find_bad_images']
 
 # %% auto #0
-__all__ = ['image_size', 'probability', 'view_recipes', 'views_range', 'KorniaOps', 'RandomResizedCropFlip', 'ColorJitter',
-           'RandomGrayscale', 'RandomGaussianBlur', 'RandomSolarize', 'pretext_augs', 'byol_augs', 'PretextViews',
-           'make_views', 'ExpandChannels', 'ResizeBatch', 'to_uint8_images', 'image_stats', 'DataError', 'iter_from',
-           'Endless', 'BilevelDataLoaders', 'ToTensorImage', 'BadImagesError', 'find_bad_images', 'target_train_tfms']
-
-# %% ../nbs/00_data.ipynb #506085b8
-with warnings.catch_warnings():
-    # kornia's import calls `torch.jit.script`, which torch 2.14 deprecates
-    warnings.simplefilter('ignore', FutureWarning)
-    try: import kornia.augmentation as _K
-    except ImportError: _K = None
-
-def _kornia():
-    "`kornia.augmentation`, or an error that says how to install it"
-    if _K is None: raise ImportError("bissl_fast's view augmentations run on kornia, which is not installed here: "
-                                     "`pip install 'kornia>=0.9,<0.10'`")
-    return _K
-
-def _plain(x): return x.as_subclass(Tensor).float()  # kornia gets a plain tensor; fastai's subclass goes back on after
-
-# %% ../nbs/00_data.ipynb #1fe0cc76
-class KorniaOps:
-    "A transform made of kornia ops (`kops`), whose random parameters can be drawn apart from their application"
-    joint = True  # the draws of two views may be applied to both views as one batch (False: each view on its own)
-    def out_shape(self, shape): return shape
-    def draw(self, shape):
-        "The parameters of each of `kops(shape)`, drawn as one call of the transform on a batch of `shape` draws them"
-        return [o.forward_parameters(shape) for o in self.kops(shape)]
-
-class RandomResizedCropFlip(KorniaOps, DisplayedTransform):
-    "Per-item random resized crop (area in `[min_scale, 1]`, aspect in `ratio`) and horizontal flip, to `size`"
-    order,split_idx = 30,None
-    def __init__(self, size, min_scale=0.5, ratio=(3/4, 4/3), flip_p=0.5):
-        store_attr()
-        self.size = (size,size) if isinstance(size, int) else tuple(size)
-        K = _kornia()
-        self.crop = K.RandomResizedCrop(self.size, scale=(min_scale, 1.), ratio=ratio, cropping_mode='resample',
-                                        align_corners=False)
-        self.flip = K.RandomHorizontalFlip(p=flip_p)
-
-    def encodes(self, x:TensorImage):
-        x = self.crop(_plain(x))
-        return TensorImage(self.flip(x) if self.flip_p else x)
-    def kops(self, shape): return [self.crop, self.flip] if self.flip_p else [self.crop]
-    def out_shape(self, shape): return (*shape[:2], *self.size)
-    def draw(self, shape):
-        ps = [self.crop.forward_parameters(shape)]
-        return ps + [self.flip.forward_parameters(self.out_shape(shape))] if self.flip_p else ps
-
-# %% ../nbs/00_data.ipynb #3977a06f
-class ColorJitter(KorniaOps, DisplayedTransform):
-    "Per-item brightness, contrast, saturation and hue jitter (torchvision's formulas, in that order) with probability `p`"
-    order,split_idx = 40,None
-    def __init__(self, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1, p=0.8):
-        store_attr(); K = _kornia()
-        self.rgb = K.ColorJitter(brightness, contrast, saturation, hue, p=p, order=(0, 1, 2, 3))
-        self.mono = K.ColorJitter(brightness, contrast, p=p, order=(0, 1))  # saturation and hue need colour
-    def encodes(self, x:TensorImage): return TensorImage((self.rgb if x.shape[1]==3 else self.mono)(_plain(x)))
-    joint = False  # runs once per view (joining it too is a speed-up not made yet)
-    def kops(self, shape): return [self.rgb if shape[1]==3 else self.mono]
-
-class RandomGrayscale(KorniaOps, DisplayedTransform):
-    "Per-item conversion to grayscale (kept 3-channel) with probability `p`"
-    order,split_idx = 45,None
-    def __init__(self, p=0.2): store_attr(); self.gray = _kornia().RandomGrayscale(p=p)
-    def encodes(self, x:TensorImage): return TensorImage(self.gray(_plain(x)) if x.shape[1]==3 else x)
-    def kops(self, shape): return [self.gray] if shape[1]==3 else []
-
-# %% ../nbs/00_data.ipynb #2c3e6afe
-class RandomGaussianBlur(DisplayedTransform):
-    "Per-item Gaussian blur with sigma in `sigma`, applied with probability `p`; kernel ~10% of the image side"
-    order,split_idx = 47,None
-    def __init__(self, p=0.5, sigma=(0.1, 2.0)): store_attr(); self.blurs = {}
-    def encodes(self, x:TensorImage):
-        k = max(3, int(0.1*min(x.shape[-2:])) | 1)
-        if min(x.shape[-2:]) <= k//2: return x  # too small to pad by reflection: a 1-pixel image blurs to itself
-        if k not in self.blurs:
-            self.blurs[k] = _kornia().RandomGaussianBlur(k, self.sigma, p=self.p, border_type='reflect')
-        return TensorImage(self.blurs[k](_plain(x)))
-
-class RandomSolarize(DisplayedTransform):
-    "Per-item solarization (every value at or above 0.5 becomes `1-x`) with probability `p`: BYOL's second view"
-    order,split_idx = 48,None
-    def __init__(self, p=0.2): store_attr(); self.solarize = _kornia().RandomSolarize(thresholds=0., additions=0., p=p)
-    def encodes(self, x:TensorImage): return TensorImage(self.solarize(_plain(x)))
-
-# %% ../nbs/00_data.ipynb #ce4cecf7
-image_size = Range(test=lambda v: v in whole(1) or (is_listy(v) and len(v) == 2 and all(o in whole(1) for o in v)),
-                   what='a whole number ≥ 1, or a (height, width) pair of them')
-probability = Range(0, 1)
-
-@ranged(size=image_size, min_scale=portion, flip=boolean, jitter=non_negative, hue=Range(0, 0.5), jitter_p=probability,
-        gray_p=probability, blur_p=probability, solarize_p=probability)
-def pretext_augs(
-    size, # side of the views in px, or (height, width)
-    min_scale=0.5, # smallest area of a crop, as a fraction of the image's
-    flip=True, # flip half the views horizontally
-    jitter=0.4, # strength of the brightness, contrast and saturation jitter
-    hue=0.1, # strength of the hue jitter (a fraction of the hue circle)
-    jitter_p=0.8, # probability of the color jitter
-    gray_p=0.2, # probability of grayscale
-    blur_p=0., # probability of a Gaussian blur
-    solarize_p=0.): # probability of solarization
-    "The SimCLR view augmentations as a list of per-item batch transforms (the same for both views)"
-    check_ranges(pretext_augs, locals())
-    tfms = [RandomResizedCropFlip(size, min_scale=min_scale, flip_p=0.5 if flip else 0.),
-            ColorJitter(jitter, jitter, jitter, hue, p=jitter_p), RandomGrayscale(gray_p)]
-    return (tfms + ([RandomGaussianBlur(blur_p)] if blur_p else [])
-                 + ([RandomSolarize(solarize_p)] if solarize_p else []))
-
-@ranged(size=image_size, blur=optional(boolean))
-def byol_augs(
-    size, # side of the views in px, or (height, width)
-    blur=None, # blur the views (None: from 64 px on)
-    **kwargs): # more settings of `pretext_augs`
-    "BYOL's asymmetric views `(augs1, augs2)`: blur p 1.0 and 0.1 (by default from 64 px), solarization p 0 and 0.2"
-    check_ranges(byol_augs, dict(size=size, blur=blur))
-    if blur is None: blur = min(tuplify(size)) >= 64
-    return (pretext_augs(size, blur_p=1. if blur else 0., **kwargs),
-            pretext_augs(size, blur_p=0.1 if blur else 0., solarize_p=0.2, **kwargs))
-
-view_recipes = dict(simclr=pretext_augs, byol=byol_augs)
-
-# %% ../nbs/00_data.ipynb #efd71fc9
-def _cat_params(p1, p2):
-    "Two batches' kornia parameters as those of one batch of both: the per-item tensors concatenated"
-    n = len(p1['batch_prob'])
-    def cat(k, v):
-        if k == 'forward_input_shape': return torch.cat([v[:1]*2, v[1:]])
-        return torch.cat([v, p2[k]]) if torch.is_tensor(v) and v.ndim and len(v) == n else v
-    return {k:cat(k, v) for k,v in p1.items()}
-
-def _apply(ops, x, params):
-    for o,p in zip(ops, params): x = o(x, params=p)
-    return x
-
-# %% ../nbs/00_data.ipynb #771ec171
-class PretextViews(ItemTransform):
-    "Make `(view1, view2)` from a batch `(x, ...)` by applying `augs` (and `augs2`, default `augs`) independently"
-    order = 50
-    def __init__(self, augs, augs2=None): self.augs,self.augs2 = Pipeline(augs),Pipeline(ifnone(augs2, augs))
-    def encodes(self, b):
-        x,fs1,fs2 = b[0],self.augs.fs,self.augs2.fs
-        if not (isinstance(x, TensorImage) and len(fs1) == len(fs2) and all(isinstance(t, KorniaOps) for t in fs1+fs2)):
-            return (self.augs(x), self.augs2(x))
-        # view 1's draws, then view 2's: as two passes draw them
-        ps1,ps2 = [self.draws(fs, x.shape) for fs in (fs1, fs2)]
-        x1 = x2 = _plain(x)
-        for t1,t2,q1,q2 in zip(fs1, fs2, ps1, ps2):
-            if t1 is t2 and t1.joint:
-                x1,x2 = _apply(t1.kops(x1.shape), torch.cat([x1, x2]), map(_cat_params, q1, q2)).chunk(2)
-            else: x1,x2 = _apply(t1.kops(x1.shape), x1, q1),_apply(t2.kops(x2.shape), x2, q2)
-        return TensorImage(x1),TensorImage(x2)
-
-    @staticmethod
-    def draws(fs, shape):
-        "The parameters of transforms `fs` on a batch of `shape`, in the order one pass draws them"
-        res = []
-        for t in fs: res.append(t.draw(shape)); shape = t.out_shape(shape)
-        return res
-
-# %% ../nbs/00_data.ipynb #23a3792b
-views_range = Range(test=lambda v: not isinstance(v, str) or v in view_recipes,
-                    what='a name in `view_recipes`, a list of augmentations, two lists or a `PretextViews`')
-
-@ranged(views=optional(views_range), size=image_size)
-def make_views(
-    views, # a `view_recipes` name (None: 'simclr'), a list of augmentations for both views, or two lists
-    size, # side of the views in px, or (height, width)
-    **kwargs): # more settings of the recipe
-    "`views` as `PretextViews`: a `view_recipes` name (built for `size` with `kwargs`), a list of augs, or two lists"
-    check_ranges(make_views, dict(views=views, size=size))
-    if isinstance(views, PretextViews): return views
-    if views is None or isinstance(views, str):
-        if ifnone(views, 'simclr') not in view_recipes:
-            raise ValueError(f'unknown views recipe {views!r}: choose one of {", ".join(map(repr, view_recipes))}, '
-                             'or pass augmentations')
-        views = view_recipes[ifnone(views, 'simclr')](size, **kwargs)
-    two = isinstance(views, tuple) and len(views) == 2 and all(is_listy(v) for v in views)
-    return PretextViews(*views) if two else PretextViews(views)
+__all__ = ['ExpandChannels', 'ResizeBatch', 'DataError', 'iter_from', 'Endless', 'BilevelDataLoaders', 'ToTensorImage',
+           'target_train_tfms', 'image_size', 'probability', 'view_recipes', 'views_range', 'KorniaOps',
+           'RandomResizedCropFlip', 'ColorJitter', 'RandomGrayscale', 'RandomGaussianBlur', 'RandomSolarize',
+           'pretext_augs', 'byol_augs', 'PretextViews', 'make_views', 'to_uint8_images', 'image_stats',
+           'BadImagesError', 'find_bad_images']
 
 # %% ../nbs/00_data.ipynb #bb0d24ec
 class ExpandChannels(DisplayedTransform):
@@ -206,42 +37,6 @@ class ResizeBatch(DisplayedTransform):
     def encodes(self, x:TensorImage):
         if tuple(x.shape[-2:])==self.size: return x
         return TensorImage(F.interpolate(x.float(), self.size, mode='bilinear', antialias=True, align_corners=False))
-
-# %% ../nbs/00_data.ipynb #e6d9f3ef
-def to_uint8_images(x, name='x'):
-    "Validate `x` as `(N, C, H, W)` images (uint8, or float in [0,1]) and return them as uint8"
-    if isinstance(x, (list, tuple)):
-        chans = sorted({int(o.shape[0]) for o in x})
-        if len(chans) > 1: raise ValueError(f'{name}: images have mixed channel counts {chans}; '
-                                            'convert them all to 1 or 3 channels first')
-        x = torch.stack(list(x))
-    x = torch.as_tensor(x)
-    if x.ndim == 3: x = x[:,None]
-    if x.ndim != 4: raise ValueError(f'{name}: expected images shaped (N, C, H, W) or (N, H, W), got {tuple(x.shape)}')
-    if x.shape[1] not in (1, 3):
-        raise ValueError(f'{name}: expected 1 or 3 channels in dim 1, got {x.shape[1]}; pass (N, C, H, W)')
-    if x.numel() == 0:
-        raise ValueError(f'{name}: no pixels in images shaped {tuple(x.shape)}; '
-                         'pass at least one image of at least 1×1 px')
-    if x.dtype == torch.uint8: return x
-    if not x.is_floating_point():
-        raise TypeError(f'{name}: expected uint8 images (0..255) or floats in [0, 1], got dtype {x.dtype}; '
-                        'convert with `x.to(torch.uint8)` or `x.float()/255`')
-    bad = (~torch.isfinite(x)).flatten(1).any(1)
-    if bad.any(): raise ValueError(f'{name}: {int(bad.sum())} of {len(x)} images hold NaN or infinite values '
-                                   f'(the first: image {int(bad.nonzero()[0])}); '
-                                   'drop them or repair them, e.g. with `x.nan_to_num(0.)`')
-    if x.min() < 0 or x.max() > 1:
-        raise ValueError(f'{name}: expected uint8 images or floats in [0, 1], got {x.dtype} in [{x.min()}, {x.max()}]; '
-                         'rescale them to [0, 1]')
-    return (x.float()*255).round().to(torch.uint8)
-
-def image_stats(x):
-    "Per-channel mean and std of uint8 images `x`, for 3-channel normalization"
-    x = x.float()/255
-    m,s = x.mean((0,2,3)),x.std((0,2,3)).nan_to_num(0.).clamp(min=1/255)  # a flat channel must not divide by 0
-    if len(m)==1: m,s = m.repeat(3),s.repeat(3)
-    return m.tolist(),s.tolist()
 
 # %% ../nbs/00_data.ipynb #4efe034e
 class DataError(ValueError): "Data that cannot teach anything: the message says what is missing and what to do"
@@ -474,63 +269,6 @@ def from_tensors(cls:BilevelDataLoaders,
     return cls.from_dsets(pre, _label_ds(xs[1], y_train, vocab), _label_ds(xs[2], y_valid, vocab), size=size,
                           stats=ifnone(stats, image_stats(xs[0])), **kwargs)
 
-# %% ../nbs/00_data.ipynb #b3ddc8a5
-class BadImagesError(ValueError):
-    "Image files that cannot be opened; `files` lists them all"
-    def __init__(self, files, total):
-        self.files = L(files)
-        shown = ('\n  '.join(map(str, self.files[:20]))
-                 + (f'\n  ... ({len(files)-20} more in `err.files`)' if len(files) > 20 else ''))
-        super().__init__(f'{len(files)} of {total} image files cannot be opened:\n  {shown}\n'
-                         'Remove or replace them, or pass `skip_bad=True` to leave them out')
-
-def _cache_file(root):
-    d = Path(os.environ.get('BISSL_CACHE', Path.home()/'.cache'/'bissl_fast'))/'verified'
-    return d/f'{hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:16]}.json'
-
-# %% ../nbs/00_data.ipynb #7d113e5d
-def find_bad_images(files, root=None, n_workers=None):
-    "The `files` PIL cannot open (fastai's `verify_image`, in threads); with `root`, cached by file size and time"
-    files = L(files).map(Path)
-    cache,old = (_cache_file(root), {}) if root is not None else (None, {})
-    if cache is not None and cache.exists():
-        try: old = json.loads(cache.read_text())
-        except (OSError, ValueError): old = {}
-    def key(f):
-        st = f.stat()
-        return str(f.resolve()),[st.st_size, st.st_mtime_ns]
-    keys = files.map(key)
-    todo = [i for i,(k,sig) in enumerate(keys) if old.get(k, [None])[:2] != sig]
-    oks = parallel(verify_image, files[todo], n_workers=ifnone(n_workers, defaults.cpus), threadpool=True,
-                   progress=False)
-    new = {keys[i][0]:keys[i][1]+[bool(ok)] for i,ok in zip(todo, oks)}
-    res = {**old, **new}
-    if cache is not None and new:
-        try: atomic_write(cache, lambda t: Path(t).write_text(json.dumps(res)))
-        except OSError: pass  # no cache then: verifying again next time is only slower
-    return L(f for f,(k,_) in zip(files, keys) if not res[k][2])
-
-# %% ../nbs/00_data.ipynb #c8351c0a
-def _check_images(files, root, skip_bad, what):
-    "`files` without the unreadable ones, which stop us unless `skip_bad`"
-    files = L(files).map(Path)
-    bad = find_bad_images(files,
-                          ifnone(root, Path(os.path.commonpath([str(f.resolve().parent) for f in files]))))
-    if not bad: return files
-    if not skip_bad: raise BadImagesError(bad, len(files))
-    warnings.warn(f'{what}: left out {len(bad)} of {len(files)} image files that cannot be opened '
-                  f'(the first: {bad[0]})')
-    bad = set(map(str, bad))
-    return L(files).filter(lambda f: str(f) not in bad)
-
-def _image_files(path, what):
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f'{what} folder {path} does not exist; check the path')
-    files = get_image_files(path)
-    if not files:
-        raise ValueError(f'{what} folder {path} holds no images ({", ".join(sorted(image_extensions)[:5])}, ...)')
-    return files
-
 # %% ../nbs/00_data.ipynb #2ed25f68
 def _check_splits(splits, files, path, train, valid, valid_pct):
     "Stop on a split without images; warn of the images that sit in no class subfolder (no split takes them)"
@@ -565,11 +303,11 @@ def from_folders(cls:BilevelDataLoaders,
     check_ranges(BilevelDataLoaders.from_folders, {**kwargs, **{k:v for k,v in locals().items() if k != 'kwargs'}})
     path = Path(path)
     folders = [train] if valid_pct else [train, valid]
-    files = L(f for n in folders for f in _image_files(path/n, f'labeled {n}'))
-    pre_files = _image_files(path/pretext, 'pretext') if pretext else None
+    files = L(f for n in folders for f in folder_images(path/n, f'labeled {n}'))
+    pre_files = folder_images(path/pretext, 'pretext') if pretext else None
     if verify:
-        files = _check_images(files, path, skip_bad, f'labeled folders of {path}')
-        if pretext: pre_files = _check_images(pre_files, path/pretext, skip_bad, f'pretext folder {path/pretext}')
+        files = check_images(files, path, skip_bad, f'labeled folders of {path}')
+        if pretext: pre_files = check_images(pre_files, path/pretext, skip_bad, f'pretext folder {path/pretext}')
     splits = (RandomSplitter(valid_pct, seed=seed) if valid_pct else GrandparentSplitter(train, valid))(files)
     _check_splits(splits, files, path, train, valid, valid_pct)
     dsets = DataBlock((ImageBlock, CategoryBlock), get_y=parent_label, splitter=lambda _: splits).datasets(files)
@@ -607,9 +345,9 @@ def from_dblock(cls:BilevelDataLoaders,
         items = L((dblock.get_items or noop)(source))
         if _all_files(items):
             dblock = copy(dblock); dblock.get_items = None
-            source = _check_images(items, root, skip_bad, f'items of {source if root else "the DataBlock"}')
+            source = check_images(items, root, skip_bad, f'items of {source if root else "the DataBlock"}')
         if pretext_items is not None and _all_files(pretext_items):
-            pretext_items = _check_images(pretext_items, None, skip_bad, 'pretext_items')
+            pretext_items = check_images(pretext_items, None, skip_bad, 'pretext_items')
     dsets = dblock.datasets(source)
     pre = Datasets(pretext_items, tfms=[dsets.tls[0].tfms.fs]) if pretext_items is not None else dsets.train
     return cls.from_dsets(pre, dsets.train, dsets.valid, size=size, item_tfms=dblock.item_tfms,

@@ -4,390 +4,26 @@
 
 # %% ../nbs/04_learner.ipynb #b61f242c
 from __future__ import annotations
-import math, time, warnings, itertools, inspect
+import math, warnings
 from contextlib import contextmanager
 from copy import deepcopy
 from fastai.vision.all import *
-from fastai.callback.fp16 import MixedPrecision
-from torch.func import functional_call
 from .core import *
 from .data import BilevelDataLoaders
-from .pretext import PretextModel, create_encoder, pretext_models, imagenet_state, img_size, check_pretext_bs
-from .hypergrad import preserved_buffers, get_solver, finite_mask
+from .pretext import (PretextModel, create_encoder, pretext_models, imagenet_state, img_size, check_pretext_bs,
+                                pretext_learner)
 from .checkpoint import *
-from .tasks import task_setup, task_learner, backbone_names
-from .distributed import (ShardedLearner, shard_dl, unshard_dl, average, average_grads, is_main, is_distributed,
-                                    barrier)
+from .tasks import task_setup, task_learner, linear_head
+from .distributed import ShardedLearner, shard_dl, unshard_dl, is_main, barrier
+from .bilevel import *
+# `bilevel`'s names, importable from here as before
+_all_ = ['BilevelModel', 'bilevel_splitter', 'FusedAdam', 'proximal', 'clip_grads_', 'BilevelCallback',
+         'bissl_settings']
 
 # %% auto #0
-__all__ = ['BilevelModel', 'bilevel_splitter', 'FusedAdam', 'proximal', 'clip_grads_', 'BilevelCallback', 'bissl_settings',
-           'BilevelStat', 'LowerAccuracy', 'BilevelLearner', 'bissl_learner', 'classifier_splitter',
-           'classifier_learner']
-
-# %% ../nbs/04_learner.ipynb #b3504ac4
-class BilevelModel(Module):
-    "The `upper` downstream model on `backbone`, carrying the `lower` pretext model (lower backbone + pretext heads)"
-    ddp_skip = ('lower',)  # under DDP the lower model's gradients are averaged by the bilevel callback, not by DDP
-    def __init__(self, upper, lower, backbone):
-        pu,pl = [p.shape for p in backbone.parameters()],[p.shape for p in lower.backbone.parameters()]
-        if pu != pl: raise ValueError('the upper and lower backbones must have the same architecture')
-        self.upper,self.lower,self._backbone = upper,lower,[backbone]  # a list: its tensors are registered in `upper`
-        self.bb_names = backbone_names(upper, backbone)
-    def forward(self, *x): return self.upper(*x)
-
-    @property
-    def backbone(self): return self._backbone[0]
-    @property
-    def head(self):
-        "φ_D as one module, where the upper model is `nn.Sequential(backbone, head)`"
-        u = self.upper
-        if isinstance(u, nn.Sequential) and len(u) == 2 and u[0] is self.backbone: return u[1]
-        raise TypeError(f'this upper model ({type(u).__name__}) has no single head module; its φ_D: `learn.head_params`')
-    def head_params(self):
-        "φ_D: the upper model's parameters outside the backbone"
-        return [p for n,p in self.upper.named_parameters() if n not in self.bb_names]
-    def lower_tensors(self):
-        "The lower backbone's parameters and buffers, under their names in the upper model"
-        src = dict(itertools.chain(self.lower.backbone.named_parameters(), self.lower.backbone.named_buffers()))
-        return {u:src[b] for u,b in self.bb_names.items()}
-    def forward_lower(self, *x):
-        "The upper model with the lower backbone in place of its own: L_D(θ_P, φ_D)'s prediction"
-        return functional_call(self.upper, self.lower_tensors(), x)
-
-def bilevel_splitter(m):
-    "Upper parameter groups: backbone, the rest (head, decoder...; the lower model has its own optimizer)"
-    return L(list(m.backbone.parameters()), m.head_params())
-
-# %% ../nbs/04_learner.ipynb #9d00b13e
-def FusedAdam(params, lr=1e-3, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0.01, decouple_wd=True):
-    "fastai's `Adam` (defaults and update) as torch's fused Adam(W): one kernel for all tensors, in fastai's `OptimWrapper`"
-    opt,kw = torch.optim.AdamW if decouple_wd else torch.optim.Adam,dict(betas=(mom, sqr_mom), eps=eps, weight_decay=wd)
-    try: res = OptimWrapper(params, opt, fused=True, **kw)
-    except RuntimeError: res = OptimWrapper(params, opt, foreach=True, **kw)  # a device or dtype without fused kernels
-    res.set_hyper('lr', lr)  # as schedulers do: any value, like fastai's optimizers (a NaN shows up as a NaN loss)
-    return res
-
-@torch.no_grad()
-def proximal(ps, qs, lam):
-    "(λ/2)‖p − q‖² summed over the pairs `ps`, `qs`, and its gradient λ(p − q) for each `p`: four foreach ops, no graph"
-    if not ps: return torch.zeros(()),[]
-    d = torch._foreach_sub(ps, qs)
-    return torch.stack(torch._foreach_norm(d)).pow(2).sum()*(lam/2),torch._foreach_mul(d, lam)
-
-@ranged(params=anything('tensors'), max_norm=positive)
-def clip_grads_(params, # tensors whose gradients are clipped together
-                max_norm): # largest total gradient norm
-    "`nn.utils.clip_grad_norm_` (the same ops, so the same numbers) without its per-tensor `to`; returns the total norm"
-    positive(max_norm, 'max_norm', fix='a negative norm flips the gradients, 0 freezes the weights')
-    gs = [p.grad for p in params if p.grad is not None]
-    if not gs: return torch.zeros(())
-    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(gs)))
-    torch._foreach_mul_(gs, (max_norm/(norm+1e-6)).clamp(max=1.))
-    return norm
-
-# %% ../nbs/04_learner.ipynb #fba79247
-@ranged(lam=non_negative, damping=non_negative, gamma=non_negative, lower_steps=whole(0), upper_steps=whole(1),
-        solver=anything('a name in `solvers` or a `Solver` (`get_solver` checks it)'), lower_lr=positive, lower_wd=non_negative,
-        lower_opt_func=Range(test=callable, what='a fastai `opt_func`'), lower_warmup=fraction, clip=positive,
-        head_warmup=whole(0), alternations=whole(1), hessian_frac=portion)
-class BilevelCallback(Callback):
-    "Run BiSSL: a lower stage at the start of each alternation, the implicit upper update on each downstream batch"
-    order,run_valid = MixedPrecision.order+1,False
-    def __init__(self,
-        lam:float=1e-3, # λ: weight of the proximal term (λ/2)‖θ_P − θ_D‖² tying the lower backbone to the upper one
-        damping:float=10., # δ: the solver inverts I + H/(λ+δ), H the Hessian of the pretext loss in θ_P
-        gamma:float=1., # γ: weight of the classic term L_D(θ_D, φ_D) in the upper loss
-        lower_steps:int=20, # lower (pretext) steps per alternation
-        upper_steps:int=8, # upper (downstream) steps per alternation
-        solver:str='lanczos', # implicit-gradient solver: a name in `solvers`, or a `Solver` with its own settings
-        hessian_frac:float=1., # fraction of a pretext batch's images whose views build each stage's Hessian, in (0, 1] (1: the paper's operator)
-        lower_lr:float=1e-3, # peak learning rate of the lower optimizer (warmup, then cosine over all lower steps)
-        lower_wd:float=1e-6, # weight decay of the lower optimizer
-        lower_opt_func=FusedAdam, # the lower optimizer, a fastai `opt_func`
-        lower_warmup:float=0.05, # fraction of the lower steps that warm the lower learning rate up from 1/100
-        clip:float=10., # largest gradient norm, at both levels
-        head_warmup:int=None, # epochs training φ_D alone on the frozen θ_D first (None: 1 if pretrained, else 0)
-        alternations:int=None): # stop after this many alternations (None: the epochs decide); `fit_bilevel` sets it
-        check_ranges(BilevelCallback, locals())
-        if not lam + damping > 0: raise SettingError(f'`lam` + `damping` must be > 0, got {lam} + {damping}: the solver '
-                                                     'inverts I + H/(λ+δ); pass damping=10. (the default)')
-        store_attr(but='solver')
-        self.solver,self.stage,self.lower_opt = get_solver(solver),None,None
-        self.head_warmed,self.n_lower,self.n_alt = False,0,0
-
-    @property
-    def stat_names(self):
-        "The Recorder's columns of this callback: the lower level's, the upper loss terms, the solver's, seconds"
-        return ('lower_loss', 'reg', 'upper_imp', 'upper_cls') + tuple(self.solver.stat_names) + ('alt_s',)
-
-def bissl_settings():
-    "BiSSL's settings and their defaults: the signature of `BilevelCallback`"
-    return {k:p.default for k,p in inspect.signature(BilevelCallback).parameters.items()}
-
-# %% ../nbs/04_learner.ipynb #a39af2ac
-@patch(as_prop=True)
-def lower(self:BilevelCallback): return unwrap(self.learn.model).lower
-@patch(as_prop=True)
-def theta_lower(self:BilevelCallback): return list(self.lower.backbone.parameters())
-@patch(as_prop=True)
-def theta_upper(self:BilevelCallback): return list(unwrap(self.learn.model).backbone.parameters())
-@patch(as_prop=True)
-def lower_params(self:BilevelCallback): return [p for p in self.lower.parameters() if p.requires_grad]
-
-@patch
-def create_lower_opt(self:BilevelCallback):
-    "The lower optimizer on θ_P and φ_P"
-    self.lower_opt = self.lower_opt_func(self.lower_params, lr=self.lower_lr, wd=self.lower_wd)
-
-@patch
-def schedule(self:BilevelCallback, n_alt):
-    "The lower learning rate's schedule over `n_alt` alternations (`alternations` if set): warmup, then cosine"
-    self.total_lower,lr,w = max(1, ifnone(self.alternations, n_alt)*self.lower_steps),self.lower_lr,self.lower_warmup
-    self.lower_sched = combine_scheds([w, 1-w], [SchedLin(lr/100, lr), SchedCos(lr, lr/1000)])
-
-@patch
-def prepare(self:BilevelCallback, n_alt=1):
-    "Ready to run lower stages, in a fit or by hand: lower optimizer, its schedule over `n_alt` alternations, statistics"
-    if self.lower_opt is None: self.create_lower_opt()
-    self.schedule(n_alt)
-    self.stats = {k:[] for k in self.stat_names}
-
-@patch
-def state_dict(self:BilevelCallback):
-    "The algorithm's state: counters, the lower optimizer, the head warm-up's flag and the solver's own"
-    if self.lower_opt is None: self.create_lower_opt()
-    return dict(n_lower=self.n_lower, n_alt=self.n_alt, head_warmed=self.head_warmed,
-                lower_opt=self.lower_opt.state_dict(), solver=self.solver.state_dict())
-
-# %% ../nbs/04_learner.ipynb #6acafe6e
-@patch
-def load_state_dict(self:BilevelCallback, state):
-    "Load what `state_dict` returned"
-    if self.lower_opt is None: self.create_lower_opt()
-    if ('hypers' in state['lower_opt']) != isinstance(self.lower_opt, Optimizer):  # fastai's layout vs torch's
-        raise ValueError("this checkpoint's lower optimizer state does not fit `lower_opt_func` (one is fastai's "
-                         "`Optimizer`, "
-                         "the other a torch optimizer); checkpoints written before `FusedAdam` became the default need "
-                         "`lower_opt_func=Adam`")
-    self.lower_opt.load_state_dict(state['lower_opt'])
-    self.n_lower,self.n_alt,self.head_warmed = state['n_lower'],state['n_alt'],state['head_warmed']
-    self.solver.load_state_dict(state['solver'])
-
-# %% ../nbs/04_learner.ipynb #108762b0
-@patch
-def before_fit(self:BilevelCallback):
-    # a fit from its start counts from 0 (`Checkpoint` gives a resumed fit its counters back after this)
-    if not hasattr(self.learn, 'skip_to_epoch'): self.n_lower,self.n_alt = 0,0
-    self.prepare(self.learn.alternations_per_epoch()*self.n_epoch)
-
-@patch
-def before_train(self:BilevelCallback):
-    self.stats,self.spent = {k:[] for k in self.stat_names},False
-    if self.alternations and self.n_alt >= self.alternations: raise CancelTrainException
-
-@patch
-def before_batch(self:BilevelCallback):
-    if self.iter % self.upper_steps == 0:
-        if self.alternations and self.n_alt >= self.alternations:
-            self.spent = self.iter > 0   # stopped inside an epoch that trained: its row keeps the train loss
-            raise CancelTrainException
-        self.lower_stage()
-    self.t_stage = time.perf_counter()
-
-@patch
-def after_pred(self:BilevelCallback):
-    m = unwrap(self.learn.model)
-    with preserved_buffers(self.lower.backbone, m.upper): self.pred_lower = m.forward_lower(*self.xb)
-
-@patch
-def after_loss(self:BilevelCallback):
-    loss_imp = self.loss_func(to_float(self.pred_lower), *self.yb)
-    self.pred_lower = None
-    self._check_finite({('the upper loss on θ_D (L_D(θ_D, φ_D))', 'upper', False): self.loss_grad,
-                        ('the upper loss on θ_P (L_D(θ_P, φ_D))', 'lower', True): loss_imp},
-                       f'alternation {self.n_alt}, batch {self.iter}')
-    self.stats['upper_imp'].append(loss_imp.detach()); self.stats['upper_cls'].append(self.loss_grad.detach())
-    self.learn.loss_grad = loss_imp + self.gamma*self.loss_grad
-    self.learn.loss = self.loss_grad.detach().clone()
-
-# %% ../nbs/04_learner.ipynb #d4c8cb26
-@patch
-def after_backward(self:BilevelCallback):
-    "Replace θ_P's gradient v by the implicit term (I + H/(λ+δ))⁻¹v, added to θ_D's gradient"
-    v = [torch.zeros_like(p) if p.grad is None else p.grad for p in self.theta_lower]
-    for p in self.theta_lower: p.grad = None
-    finite = finite_mask(v).all()  # one host sync, not one per tensor
-    if is_distributed(): finite = average((finite.float(),))[0] == 1  # all ranks skip or solve together
-    if not finite:
-        if getattr(self.learn, 'scaler', None) is not None and self.learn.scaler.is_enabled():
-            for p in self.theta_upper: p.grad = torch.full_like(p, float('inf'))  # the scaler skips this step
-            return
-        raise self._diverged("a non-finite upper-level gradient in θ_P (the solve's right-hand side)", 'upper',
-                             f'alternation {self.n_alt}, batch {self.iter}')
-    with self._solving(f'alternation {self.n_alt}, batch {self.iter}'): x = self.stage(v)
-    for p,xi in zip(self.theta_upper, x): p.grad = xi.to(p.dtype) if p.grad is None else p.grad.add_(xi)
-    for k,val in self.stage.stats().items(): self.stats[k].append(val)
-
-@patch
-def after_batch(self:BilevelCallback):
-    if hasattr(self, 't_stage'): self.stats['alt_s'][-1] += time.perf_counter()-self.t_stage
-
-@patch
-def after_train(self:BilevelCallback):
-    self.release()
-    if self.spent and hasattr(self.learn, 'recorder'): self.learn.recorder.cancel_train = False
-
-@patch
-def after_fit(self:BilevelCallback): self.release()
-
-@patch
-def release(self:BilevelCallback):
-    "Drop the stage's Hessian graph (the solver keeps what the next stage needs)"
-    if self.stage is not None: self.stage.release()
-    self.solver.release(); self.stage = None
-
-# %% ../nbs/04_learner.ipynb #eb6387a2
-def _largest(ps):
-    "The largest |value| in tensors `ps` (a NaN counts as infinite)"
-    return max((p.detach().abs().max().nan_to_num(math.inf).item() for p in ps if p.numel()), default=0.)
-
-_levels = dict(upper=('θ_D', 'upper', 'lr'), lower=('θ_P', 'lower', 'lower_lr'))
-
-@patch
-def diverged_level(self:BilevelCallback, level='lower', shared=True):
-    "The level whose backbone diverged: the one with non-finite weights; else, for a value of both levels (`shared`), the one 100× the other's largest |weight|; else `level`"
-    u,l = _largest(self.theta_upper),_largest(self.theta_lower)
-    if math.isinf(u) != math.isinf(l): return 'upper' if math.isinf(u) else 'lower'
-    if shared and u > 100*max(l, 1.): return 'upper'
-    if shared and l > 100*max(u, 1.): return 'lower'
-    return level
-
-@patch
-def _diverged(self:BilevelCallback, what, level, where, shared=True):
-    "The `FloatingPointError` for `what` (a value of `level`, of both if `shared`) at `where`: the backbone that diverged, its lr"
-    lv = self.diverged_level(level, shared)
-    th,nm,opt = _levels[lv]
-    lr = self.lower_lr if lv == 'lower' else getattr(self, 'upper_lr', getattr(self.learn, 'lr', None))
-    u,l = _largest(self.theta_upper),_largest(self.theta_lower)
-    now = f', now {lr:g}' if isinstance(lr, (int, float)) else ''
-    return FloatingPointError(f'{what} at {where}, so the fit stopped before that step. {th}, the {nm} backbone, diverged '
-                              f'(largest |weight|: θ_D {u:.3g}, θ_P {l:.3g}): lower the {nm} learning rate (`{opt}`{now})'
-                              + (', or raise `damping`' if lv == 'lower' else ''))
-
-@patch
-def _check_finite(self:BilevelCallback, terms, where):
-    "Unless the terms `{(name, level, shared): loss}` add up to a finite loss, raise `_diverged` for the first non-finite one"
-    if torch.isfinite(sum(terms.values())).all(): return  # one host sync when all is well
-    bad = [(k,v) for k,v in terms.items() if not torch.isfinite(v).all()] or [(('their sum', 'lower', True), sum(terms.values()))]
-    (what,level,shared),loss = bad[0]
-    raise self._diverged(f'{what} is {loss.item()}', level, where, shared)
-
-@patch
-@contextmanager
-def _solving(self:BilevelCallback, where):
-    "A context where the solver's `FloatingPointError` (its Hessian-vector products blew up) becomes `_diverged`'s"
-    try: yield
-    except FloatingPointError as e:
-        raise self._diverged(f'the implicit solve failed ({str(e).split(". ")[0]})', 'lower', where) from e
-
-class _StepProbe:
-    "Stand in for optimizer `opt` in a `GradScaler`, recording whether the scaler let the step through"
-    def __init__(self, opt): self.opt,self.stepped = opt,False
-    @property
-    def param_groups(self): return self.opt.param_groups
-    def step(self): self.opt.step(); self.stepped = True
-
-@patch
-def _lower_grads(self:BilevelCallback, loss_p, ps, reg_grad, scaler, probe):
-    "Backward of the pretext loss, averaged over ranks, unscaled, plus the proximal gradient, clipped; the total norm"
-    with torch.autocast(one_param(self.lower).device.type, enabled=False): scaler.scale(loss_p).backward()  # not fastai's
-    average_grads(self.lower_params)  # over ranks; a no-op in one process
-    if scaler.is_enabled(): scaler.unscale_(probe)
-    for p in ps:
-        if p.grad is None: p.grad = torch.zeros_like(p)
-    torch._foreach_add_([p.grad for p in ps], reg_grad)  # the proximal gradient (the same on every rank), unscaled
-    return clip_grads_(self.lower_params, self.clip)
-
-# %% ../nbs/04_learner.ipynb #3dd9db53
-@patch
-def lower_step(self:BilevelCallback):
-    "One lower step: pretext loss + (λ/2)‖θ_P − θ_D‖², clipped, on the lower optimizer; False if an overflow skipped it"
-    lower,opt,scaler = self.lower,self.lower_opt,self.lower_scaler
-    pct = min(1., self.n_lower/self.total_lower)
-    opt.set_hyper('lr', self.lower_sched(pct))
-    lower.set_progress(pct)
-    v1,v2 = self.dls.pretext_batch()
-    with self._amp(): loss_p = lower.pretext_loss(v1, v2).float()
-    ps = [p for p in self.theta_lower if p.requires_grad]
-    reg,reg_grad = proximal(ps, [q for p,q in zip(self.theta_lower, self.theta_upper) if p.requires_grad], self.lam)
-    self._check_finite({('the pretext loss', 'lower', False): loss_p, ('the proximal term (λ/2)‖θ_P − θ_D‖²', 'lower', True): reg},
-                       f'lower step {self.n_lower}')
-    probe = _StepProbe(opt)
-    norm = self._lower_grads(loss_p, ps, reg_grad, scaler, probe)
-    if scaler.is_enabled(): scaler.step(probe); scaler.update()   # skips the step if a gradient overflowed
-    elif torch.isfinite(norm): probe.step()
-    else:
-        opt.zero_grad()
-        raise self._diverged('a non-finite lower-level gradient (its loss was finite)', 'lower', f'lower step {self.n_lower}')
-    opt.zero_grad()
-    if probe.stepped: lower.after_update()
-    self.n_lower += 1
-    self.stats['lower_loss'].append(loss_p.detach()); self.stats['reg'].append(reg.detach())
-    return probe.stepped
-
-# %% ../nbs/04_learner.ipynb #0895d435
-@patch
-def upper_left(self:BilevelCallback):
-    "The upper steps of the coming stage: `upper_steps`, fewer where the epoch ends first"
-    dl = getattr(self.learn, 'dl', None)  # None: a stage run by hand, outside a fit
-    return self.upper_steps if dl is None else min(self.upper_steps, len(dl) - getattr(self.learn, 'iter', 0))
-
-@patch
-def hessian_batch(self:BilevelCallback):
-    "The stage's Hessian batch: both views of the first `hessian_frac` of a fresh pretext batch's images (at least 2)"
-    v1,v2 = self.dls.pretext_batch()
-    n = max(2, round(len(v1)*self.hessian_frac))
-    return v1[:n],v2[:n]
-
-@patch
-def lower_stage(self:BilevelCallback):
-    "Run the lower steps, then build the stage's solver on one Hessian batch for the coming upper steps"
-    t0 = time.perf_counter()
-    self.release()
-    self.lower.train()
-    for _ in range(self.lower_steps): self.lower_step()
-    v1,v2 = self.hessian_batch()
-    # the Hessian in fp32: its loss and its first-order graph (a backward under fastai's autocast would be cast too)
-    with preserved_buffers(self.lower), torch.autocast(one_param(self.lower).device.type, enabled=False):
-        loss = self.lower.pretext_loss(v1, v2)
-        solver = self.solver.for_stage(self.upper_left())
-        with self._solving(f'the Hessian batch of alternation {self.n_alt}'):
-            self.stage = solver.build(loss, self.theta_lower, self.lam, self.damping, reduce=average)
-    self.n_alt += 1
-    self.stats['alt_s'].append(time.perf_counter()-t0)
-
-# %% ../nbs/04_learner.ipynb #5973eb07
-@patch
-def _amp_dtype(self:BilevelCallback):
-    "The dtype of the learner's `MixedPrecision` if the model is on CUDA (where fastai's autocast acts), else None"
-    mp = getattr(self.learn, 'mixed_precision', None)
-    if mp is None or not one_param(self.lower).is_cuda: return None
-    return torch.bfloat16 if mp.amp_mode == AMPMode.BF16 else torch.float16
-
-@patch
-def _amp(self:BilevelCallback):
-    "Autocast for the lower stage, matching the upper one"
-    dt,dev = self._amp_dtype(),one_param(self.lower).device.type
-    return torch.autocast(dev, dtype=dt or torch.float32, enabled=dt is not None)
-
-@patch(as_prop=True)
-def lower_scaler(self:BilevelCallback):
-    "The lower optimizer's `GradScaler`: enabled under fp16 (with `to_fp16`'s settings), a no-op otherwise"
-    on = self._amp_dtype() == torch.float16
-    if getattr(self, '_scaler', None) is None or self._scaler.is_enabled() != on:
-        kw = getattr(getattr(self.learn, 'mixed_precision', None), 'kwargs', {}) if on else {}
-        self._scaler = torch.amp.GradScaler(one_param(self.lower).device.type, **{**kw, 'enabled': on})
-    return self._scaler
+__all__ = ['BilevelStat', 'LowerAccuracy', 'BilevelLearner', 'default_head_warmup', 'bissl_learner', 'classifier_learner',
+           'BilevelModel', 'bilevel_splitter', 'FusedAdam', 'proximal', 'clip_grads_', 'BilevelCallback',
+           'bissl_settings']
 
 # %% ../nbs/04_learner.ipynb #d79c9d32
 class BilevelStat(Metric):
@@ -472,6 +108,17 @@ def alternations_per_epoch(self:BilevelLearner):
     return math.ceil(len(shard_dl(unshard_dl(self.dls.train)))/self.bilevel.upper_steps)
 
 @patch
+@contextmanager
+def overridden(self:BilevelCallback, **settings):
+    "A context where the callback's `settings` take these values; the old ones come back after it, also on an error"
+    old = {k:getattr(self, k) for k in settings}
+    try:
+        for k,v in settings.items(): setattr(self, k, v)
+        yield self
+    finally:
+        for k,v in old.items(): setattr(self, k, v)
+
+@patch
 def warmup_head(self:BilevelLearner, n_epoch, lr=None):
     "Train only the downstream head on the frozen upper backbone for `n_epoch` epochs, without the BiSSL callback"
     cb,train_bn,self.train_bn = self.bilevel,self.train_bn,False
@@ -488,8 +135,8 @@ def warmup_head(self:BilevelLearner, n_epoch, lr=None):
 def fit_bilevel(self:BilevelLearner,
                 n_epoch=None, # downstream epochs (or `alternations`)
                 lr=None, # peak upper learning rate (None: the learner's)
-                lower_lr=None, # peak lower learning rate (None: `BilevelCallback`'s)
-                alternations=None, # alternations to run exactly (or `n_epoch`)
+                lower_lr=None, # peak lower learning rate, for this fit (None: `BilevelCallback`'s)
+                alternations=None, # alternations to run exactly, in this fit (or `n_epoch`)
                 head_warmup=None, # epochs of φ_D alone first (None: `BilevelCallback`'s)
                 div_final=1e3, # the upper lr ends at `lr/div_final` (cosine)
                 start_epoch=0, # the epoch to resume at
@@ -500,14 +147,14 @@ def fit_bilevel(self:BilevelLearner,
     check_ranges(BilevelLearner.fit_bilevel, dict(n_epoch=n_epoch, lr=lr, lower_lr=lower_lr, alternations=alternations,
                                                   head_warmup=head_warmup, div_final=div_final, start_epoch=start_epoch))
     if alternations is not None: n_epoch = math.ceil(alternations/self.alternations_per_epoch())
-    cb = self.bilevel
-    if lower_lr is not None: cb.lower_lr = lower_lr
-    hw = ifnone(head_warmup, cb.head_warmup)
-    if hw and not cb.head_warmed and start_epoch == 0: self.warmup_head(hw)
-    lr,cb.alternations = ifnone(lr, self.lr),alternations
-    cb.upper_lr = lr  # the upper lr a divergence names
-    sched = ParamScheduler({'lr': SchedCos(lr, lr/div_final)})
-    self.fit(n_epoch, lr, cbs=L(sched)+L(cbs), start_epoch=start_epoch, **kwargs)
+    cb,lr = self.bilevel,ifnone(lr, self.lr)
+    fit_settings = dict(alternations=alternations, upper_lr=lr)  # `upper_lr`: the upper lr a divergence names
+    if lower_lr is not None: fit_settings['lower_lr'] = lower_lr
+    with cb.overridden(**fit_settings):
+        hw = ifnone(head_warmup, cb.head_warmup)
+        if hw and not cb.head_warmed and start_epoch == 0: self.warmup_head(hw)
+        sched = ParamScheduler({'lr': SchedCos(lr, lr/div_final)})
+        self.fit(n_epoch, lr, cbs=L(sched)+L(cbs), start_epoch=start_epoch, **kwargs)
     return self
 
 # %% ../nbs/04_learner.ipynb #5170ab34
@@ -544,6 +191,10 @@ def _check_dls(dls):
                         'build one with `BilevelDataLoaders.from_dsets`/`from_folders`/`from_tensors` or `digits_dls`')
 
 # %% ../nbs/04_learner.ipynb #a5b7f450
+def default_head_warmup(pretrained):
+    "Epochs of φ_D alone before BiSSL when `head_warmup` is None: 1 from a `pretrained` backbone, 0 from random weights"
+    return 0 if pretrained is None else 1
+
 @ranged(**BilevelCallback.ranges, dls=anything('a `BilevelDataLoaders`'), arch=anything('an arch: a function or a name'),
         pretext=anything('a name in `pretext_models`, a `PretextModel` class or instance'),
         pretrained=anything("None, 'imagenet', a state, a file or a stage-1 `Learner`"), n_out=whole(1), n_in=whole(1),
@@ -553,7 +204,7 @@ def _check_dls(dls):
 @delegates(BilevelCallback, keep=True, but=['alternations'])
 def bissl_learner(dls, # downstream `train`/`valid` loaders and the unlabeled `pretext` one
                   arch=None, # the backbone's arch: a torchvision-style function or a timm name
-                  pretext='simclr', # the lower level's pretext task
+                  pretext=default_of(pretext_learner, 'pretext'), # the lower level's pretext task (stage 1's)
                   pretrained=None, # where both backbones start: a stage-1 `PretextLearner`, a backbone state or file, 'imagenet'
                   n_out=None, # downstream outputs (None: from the data)
                   n_in=3, # input channels
@@ -563,16 +214,16 @@ def bissl_learner(dls, # downstream `train`/`valid` loaders and the unlabeled `p
                   upper=None, # the downstream model's builder (None: the task's; a linear head for classification)
                   loss_func=None, # the downstream loss (None: the task's)
                   metrics=None, # downstream metrics (None: the task's)
-                  opt_func=partial(SGD, mom=0.9), # the upper optimizer
-                  lr=0.03, # peak upper learning rate
-                  wd=5e-4, # upper weight decay
+                  opt_func=default_of(task_learner, 'opt_func'), # the upper optimizer (fine-tuning's)
+                  lr=default_of(task_learner, 'lr'), # peak upper learning rate (fine-tuning's)
+                  wd=default_of(task_learner, 'wd'), # upper weight decay (fine-tuning's)
                   cbs=None, # more callbacks
                   **kwargs):  # BiSSL's settings (`BilevelCallback`), then `Learner`'s
     "A `BilevelLearner` for BiSSL on `dls` with backbone `arch`, from `pretrained` (a state, a file or a stage-1 learner)"
     _check_dls(dls); _check_moved(kwargs); check_pretext_bs(dls)
     check_ranges(bissl_learner, dict(n_out=n_out, n_in=n_in, small_stem=small_stem, opt_func=opt_func, lr=lr, wd=wd))
     bkw = {k:kwargs.pop(k) for k in bissl_settings() if k in kwargs}  # checked first: the models may take a while
-    cb = BilevelCallback(**{**bkw, 'head_warmup': ifnone(bkw.get('head_warmup'), 0 if pretrained is None else 1)})
+    cb = BilevelCallback(**{**bkw, 'head_warmup': ifnone(bkw.get('head_warmup'), default_head_warmup(pretrained))})
     if small_stem is None: small_stem = img_size(dls) <= 64
     task = task_setup(dls, upper, loss_func, n_out, metrics)
     lower = _lower_model(arch, pretext, pretrained, n_in, small_stem, cut, ifnone(pretext_kwargs, {}))
@@ -586,17 +237,13 @@ def bissl_learner(dls, # downstream `train`/`valid` loaders and the unlabeled `p
     return learn
 
 # %% ../nbs/04_learner.ipynb #f96b1628
-def classifier_splitter(m): return L(m[0], m[1]).map(params)
-
-@delegates(Learner.__init__)
-def classifier_learner(dls, backbone, n_out=None, metrics=accuracy, opt_func=partial(SGD, mom=0.9), lr=0.03, wd=5e-4,
-                       **kwargs):
-    "A plain fastai `Learner` fine-tuning a copy of `backbone` (an `Encoder`) with a linear head on the downstream data"
-    backbone = deepcopy(backbone)
-    model = nn.Sequential(backbone, nn.Linear(backbone.nf, ifnone(n_out, get_c(dls))))
-    dls = DataLoaders(dls.train, dls.valid, path=dls.path, device=dls.device)
-    return ShardedLearner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=opt_func, lr=lr, wd=wd,
-                          splitter=classifier_splitter, metrics=metrics, **kwargs)
+@delegates(task_learner, but=['upper', 'loss_func'])
+def classifier_learner(dls, backbone, n_out=None, metrics=accuracy, **kwargs):
+    "Deprecated: `task_learner` with a linear head and cross-entropy (the same learner; the task need not be read)"
+    warnings.warn('`classifier_learner` is deprecated: use `task_learner` (`bissl_fast.tasks`), the same learner for a '
+                  'classification task', DeprecationWarning, stacklevel=2)
+    return task_learner(dls, backbone, upper=linear_head, n_out=n_out, loss_func=CrossEntropyLossFlat(),
+                        metrics=metrics, **kwargs)
 
 @patch
 @delegates(task_learner)

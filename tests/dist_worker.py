@@ -10,7 +10,7 @@ from bissl_fast.pretext import Encoder, SimCLR, BYOL, VICReg, BarlowTwins, MoCo,
 from bissl_fast.learner import bissl_learner
 from bissl_fast.hypergrad import CG
 from bissl_fast.distributed import init_distributed, world_size, rank
-import bissl_fast.learner as bl
+import bissl_fast.bilevel as bl  # the callback's module: `noreduce` swaps the `average` its lower stage reduces by
 
 P_BS, BS = 16, 8   # global pretext and downstream batch sizes; each of N ranks loads 1/N of them
 

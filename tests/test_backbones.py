@@ -4,7 +4,8 @@ import pytest, torch
 from torchvision.models import resnet18
 from fastai.vision.all import set_seed
 from bissl_fast.datasets import digits_dls
-from bissl_fast.pretext import SimCLR, create_encoder
+from bissl_fast.backbones import create_encoder
+from bissl_fast.methods import SimCLR
 from bissl_fast.learner import bissl_learner
 from bissl_fast.hypergrad import CG
 

@@ -1,7 +1,7 @@
 """`compare(tune=...)`'s guarantees on tiny data (CPU, seconds): tuning never reads the test split, each pipeline gets its own
 settings when the data call for it, and the table carries the paired intervals; `compare_repeats` (whole-pipeline repeats)
 runs the same in parallel processes, resumes inside a repeat, reruns every stage per repeat and stays paired."""
-import contextlib, io, json, math, shutil
+import contextlib, inspect, io, json, math, re, shutil
 from functools import partial
 import numpy as np, pytest, torch
 from fastai.vision.all import defaults, set_seed, nn, deepcopy
@@ -9,11 +9,13 @@ from fastai.callback.progress import ProgressCallback
 from bissl_fast.data import BilevelDataLoaders, pretext_augs
 from bissl_fast.datasets import _digits, balanced_subset, digits_dls
 import bissl_fast.compare as cmp
+from bissl_fast import tuning, pipelines
 import pandas as pd
 from fastai.callback.core import Callback
 from bissl_fast.checkpoint import Checkpoint
 from bissl_fast.hypergrad import Lanczos
-from bissl_fast.compare import compare, compare_repeats, _tune_all, tuning_dls, load_encoder, load_json, t_interval
+from bissl_fast.compare import compare, compare_repeats, tuning_dls, load_encoder, load_json, t_interval
+from bissl_fast.tuning import _tune_all
 from bissl_fast.compare import load_pipelines, save_json, ft_file, results_table, markdown_table, plot_history
 
 @pytest.fixture(autouse=True)
@@ -126,7 +128,7 @@ def test_tuning_runs_know_their_backbone(tmp_path):
 
 def test_tuning_follows_the_metric_and_any_target():
     "Tuning keeps the highest accuracy but the lowest error (regression); multi-label targets get a (random) tuning split"
-    best = lambda *runs: max(range(len(runs)), key=lambda i: cmp._score(runs[i]))
+    best = lambda *runs: max(range(len(runs)), key=lambda i: tuning._score(runs[i]))
     assert best(dict(acc=3.79, loss=1., metric='_rmse'), dict(acc=4.97, loss=1., metric='_rmse')) == 0
     assert best(dict(acc=.5, loss=1., metric='accuracy'), dict(acc=.6, loss=2., metric='accuracy')) == 1
     from fastai.vision.all import DataBlock, ImageBlock, MultiCategoryBlock, Resize, RandomSplitter
@@ -143,9 +145,9 @@ def test_tuning_follows_the_metric_and_any_target():
 def test_controls_count_steps_per_process(monkeypatch):
     "The compute-matched and fine-tuned-longer controls get as many steps per process as BiSSL, on 1 process or N"
     dl = list(range(10))  # 10 batches an epoch on one process
-    assert cmp._extra_epochs(4, 5, dl) == 2
-    monkeypatch.setattr(cmp, 'world_size', lambda: 2)  # each rank takes 5 of the 10 batches an epoch
-    assert cmp._extra_epochs(4, 5, dl) == 4
+    assert pipelines._extra_epochs(4, 5, dl) == 2
+    monkeypatch.setattr(pipelines, 'world_size', lambda: 2)  # each rank takes 5 of the 10 batches an epoch
+    assert pipelines._extra_epochs(4, 5, dl) == 4
 
 def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path):
     "A stage stopped under some settings and run again under others starts afresh (its checkpoint is not resumed)"
@@ -180,12 +182,12 @@ def repeat_studies(tmp_path_factory):
     "The same 2-repeat study: in 2 processes at once; and in one process, interrupted inside repeat 1 and resumed"
     d = tmp_path_factory.mktemp('repeats')
     par = compare_repeats(RDLS, 'tiny_cnn', out=d/'par', repeats=2, jobs=2, **RKW)
-    real = cmp.bilevel
+    real = pipelines.bilevel  # what the BiSSL control's stage calls
     def stopping(*args, **kwargs): return real(*args, cbs=StopBisslOfRepeat1(), **kwargs)
-    cmp.bilevel = stopping
+    pipelines.bilevel = stopping
     try:
         with pytest.raises(KeyboardInterrupt): compare_repeats(RDLS, 'tiny_cnn', out=d/'seq', repeats=2, jobs=1, **RKW)
-    finally: cmp.bilevel = real
+    finally: pipelines.bilevel = real
     assert (d/'seq'/'repeat1'/'bissl_ckpt.pth').exists() and not (d/'seq'/'repeat1'/'bissl.json').exists()
     mtime = (d/'seq'/'repeat0'/'bissl.json').stat().st_mtime
     seq = compare_repeats(RDLS, 'tiny_cnn', out=d/'seq', repeats=2, jobs=1, **RKW)
@@ -215,3 +217,30 @@ def test_repeats_differ_and_stay_paired(repeat_studies):
         assert t.loc[p, 'd_acc'] == pytest.approx(diff.mean()) and t.loc[p, 'd_acc_ci'] == pytest.approx(12.706*diff.std(ddof=1)/math.sqrt(2), rel=1e-3)
     md = (d/'par'/'results.md').read_text()
     assert 'over the 2 whole-pipeline repeats' in md and '2 at a time' in md
+
+def test_repeats_talk_from_their_processes(repeat_studies):
+    "`show=True`, `jobs=2`: the study's process prints each repeat's steps as its process sends them, then the table"
+    _,_,d = repeat_studies
+    with contextlib.redirect_stdout(io.StringIO()) as o:
+        compare_repeats(RDLS, 'tiny_cnn', out=d/'par', repeats=2, jobs=2, **{**RKW, 'show': True})
+    lines = o.getvalue().splitlines()
+    steps = [l for l in lines if l.startswith('[')]
+    n = 3 + 3 + 3  # the stages of baseline, matched and BiSSL; their tuning; their fine-tunings
+    for r in (0, 1):
+        mine = [l.split('] ', 1)[1] for l in steps if f'] repeat {r}' in l]
+        assert [m.split(':')[0] for m in mine[:-1]] == [f'repeat {r}, step {i}/{n}' for i in range(1, n+1)], lines
+        assert mine[-1].startswith(f'repeat {r} finished ('), lines
+    assert steps[-1].endswith('finished (2 of 2 repeats)') and lines[len(steps)].startswith('Data `'), lines
+    assert all(re.match(r'\[\d+:\d\d(, ~\d+:\d\d left)?\] ', l) for l in steps), steps
+
+def test_the_study_settings_are_one_documented_object():
+    "Each of `compare`'s settings is `StudySettings`'s, with its meaning (docments) and range; stages' defaults read"
+    from fastcore.docments import docments
+    from bissl_fast.compare import StudySettings, pretrain, finetune
+    from bissl_fast.core import default_of, unranged
+    ps = list(inspect.signature(StudySettings).parameters)
+    assert list(inspect.signature(compare).parameters)[2:] == ps and unranged(StudySettings) == []
+    assert [k for k,v in docments(StudySettings.__init__).items() if k in ps and not v] == []
+    for k,(f,n) in dict(pretext=(pretrain, 'pretext'), ckpt_minutes=(pretrain, 'ckpt_minutes'), ft_lr=(finetune, 'lr'),
+                        pretext_lr=(pretrain, 'lr'), ft_epochs=(finetune, 'epochs')).items():
+        assert default_of(compare, k) == default_of(f, n), k

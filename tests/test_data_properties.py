@@ -7,7 +7,8 @@ from hypothesis import given, settings, event, HealthCheck, strategies as st
 from functools import partial
 from fastai.vision.all import Normalize, set_seed
 from PIL import Image
-from bissl_fast.data import BilevelDataLoaders, to_uint8_images
+from bissl_fast.data import BilevelDataLoaders
+from bissl_fast.images import to_uint8_images
 
 os.environ.setdefault('BISSL_CACHE', tempfile.mkdtemp())  # keep the verification cache out of the home folder
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)

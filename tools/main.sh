@@ -11,7 +11,9 @@
 # To stay within 10 minutes of an idle 2-core machine, stage 1 runs 30 epochs and BiSSL 25 alternations (the CLI's
 # defaults are 100 and 60); the no-pretext row is left out (add it with `bash tools/main.sh --scratch`).
 # Writes runs/digits/{results.md,results.csv,finetune.png,repeat0/,...}. Interrupted, it resumes inside the repeat it was in;
-# finished, a rerun just prints the table again.
+# finished, a rerun just prints the table again. While it runs, the terminal shows a line per finished step of any repeat
+# (a control's stage, a pipeline's tuning, a pipeline's fine-tunings) and per finished repeat, each with the time so far
+# and an estimate of the time left, then the table; each repeat's progress bars go to its log.txt.
 # Extra options are passed on, e.g. `bash tools/main.sh --repeats 6`; see `.venv/bin/bissl_fast compare --help`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
