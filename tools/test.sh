@@ -23,7 +23,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-
 versions() { "$1" -c 'import sys,importlib.metadata as m; print(sys.argv[1], *(f"{p}=={m.version(p)}" for p in ("torch","torchvision","fastai","fastcore","fastprogress","kornia")))' "$2"; }
 suite() { local py=$1; shift; "$py" -m pytest -n "${TEST_WORKERS:-2}" --dist loadgroup "$@"; }
 nb() { for n in "$@"; do echo "tests/test_notebooks.py::test_notebook[$n.ipynb]"; done; }
-mapfile -t NUMERIC < <(nb 02_pretext 02a_backbones 02b_methods 03_hypergrad 04_learner 08_distributed 09_tasks)
+mapfile -t NUMERIC < <(nb 02_pretext 02a_backbones 02b_methods 03_krylov 03_hypergrad 03b_bilevel 04_learner 08_distributed 09_tasks)
 NUMERIC+=(tests/test_pretexts.py tests/test_bench_hypergrad.py tests/test_data_properties.py)
 versions .venv/bin/python "development set:"
 if [ -n "${BISSL_VARIANT:-}" ]; then echo "CPU code path: ${BISSL_VARIANT}"; exec env ${BISSL_VARIANT} .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadgroup tests "$@"; fi
