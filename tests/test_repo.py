@@ -40,3 +40,11 @@ def test_readme_links_exist():
     missing = sorted(t for t in targets if not (ROOT/t).exists())
     if not (ROOT/'nbs'/'lessons').exists(): missing = [t for t in missing if not t.startswith('nbs/lessons/')]  # the course lands on its own branch
     assert targets and not missing, f'README links to missing files: {missing}'
+
+def test_modules_have_one_job_each():
+    "No module of the library over 450 lines (a sign it holds two jobs), and the CLI's lines within 120 characters"
+    big = {p.name: n for p in (ROOT/'bissl_fast').glob('*.py') if p.name != '_modidx.py'
+           and (n := len(p.read_text().splitlines())) > 450}
+    assert not big, f'split these modules by job: {big}'
+    long = [i for i,l in enumerate((ROOT/'bissl_fast'/'cli.py').read_text().splitlines(), 1) if len(l) > 120]
+    assert not long, f'bissl_fast/cli.py lines over 120 characters: {long}'
