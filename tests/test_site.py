@@ -1,7 +1,8 @@
 """The docs site in a real browser: headless Debian Chromium loads every page (tools/check_site.py). The checker is
 shown to catch each kind of problem on a broken page; a small generated site goes through the whole path (execute,
 stamp, nbdev_clean, build, browser); the real site is built from nbs/ into a temporary folder, checked page by page,
-and screenshots of three pages are saved in _docs/screenshots/. Development set only (selenium; tools/test.sh)."""
+and three screenshots are saved in _docs/screenshots/: the home page, lesson 3's hand-written alternation and an API
+block. Development set only (selenium; tools/test.sh)."""
 import json, re, shutil, struct, subprocess, sys
 from pathlib import Path
 import pytest
@@ -24,10 +25,11 @@ def test_checker_finds_each_problem(tmp_path):
     (tmp_path/'bad.html').write_text('''<html><head><meta name="bissl-page" data-executed="true"></head><body><h2 id="top">bad</h2>
 <img src="nope.png"> <a href="missing.html">m</a> <a href="ok.html#nowhere">n</a> <div class="jp-CodeCell"></div>
 <script src="https://cdn.invalid/x.js"></script><script>throw new Error('boom')</script></body></html>''')
-    res = check_site(tmp_path)
-    assert res[tmp_path/'ok.html'] == []
+    shots = {tmp_path/'shots'/'ok.png': (tmp_path/'ok.html', '#top'), tmp_path/'shots'/'bad.png': (tmp_path/'bad.html', '#nope')}
+    res = check_site(tmp_path, shots)
+    assert res[tmp_path/'ok.html'] == [] and all(p.stat().st_size for p in shots)
     bad = '\n'.join(res[tmp_path/'bad.html'])
-    for want in ('missing image: nope.png', 'broken link: missing.html', 'broken link: ok.html#nowhere (no such anchor)',
+    for want in ("screenshot bad.png: nothing matches '#nope'", 'missing image: nope.png', 'broken link: missing.html', 'broken link: ok.html#nowhere (no such anchor)',
                  'network resource: https://cdn.invalid/x.js', 'Uncaught Error: boom', 'no outputs: 1 code cells',
                  'page cut short'):
         assert want in bad, f'{want!r} not reported in:\n{bad}'
@@ -110,7 +112,7 @@ def test_docs_site(tmp_path):
     pages = build(ROOT/'nbs', site)
     ref = [p for p in pages if p.parent == site and p.name[0].isdigit()]
     shots = {SHOTS/'home.png': site/'index.html',
-             SHOTS/'tutorial.png': _pick(pages, site, 'tutorials/pipeline.html', section='tutorials/'),
+             SHOTS/'lesson3_by_hand.png': (site/'lessons'/'03_bissl_end_to_end.html', '[id="One-alternation-by-hand"]'),
              SHOTS/'api.png': (_pick(ref or pages, site, '04_learner.html'), '[id^="cell-id=api-"]')}
     res = check_site(site, shots)
     assert len(res) == len(pages)
