@@ -147,3 +147,33 @@ def _check_search_and_links(site):
     order = [re.search(r'\*Tutorial (\d+) of', (ROOT/'nbs'/'tutorials'/f'{n}.ipynb').read_text())[1]
              for n in re.findall(r'href="tutorials/(\w+)\.html"', nav)]
     assert order == sorted(order, key=int), f'tutorials out of reading order: {order}'
+
+def _png(w, h, blank=False):
+    "A base64 PNG of `w`×`h` pixels: white, or with a black bar unless `blank`"
+    import base64, io
+    from PIL import Image
+    im = Image.new('L', (w, h), 255)
+    if not blank: im.paste(0, (0, 0, w//2, h//4))
+    b = io.BytesIO(); im.save(b, 'PNG')
+    return base64.b64encode(b.getvalue()).decode()
+
+def test_figures_finds_each_problem():
+    "tools/figures.py flags a narrow picture, a blank one, a low median, a warning and a machine path in saved outputs"
+    from figures import all_stats, problems, scan, table
+    def nb(*outs): return json.dumps(dict(cells=[dict(cell_type='code', source='', outputs=list(outs))]))
+    img = lambda b64: dict(output_type='display_data', data={'image/png': b64})
+    texts = {'nbs/a.ipynb': nb(img(_png(250, 100)), img(_png(700, 300, blank=True))),
+             'nbs/b.ipynb': nb(dict(output_type='stream', name='stderr', text='x.py:3: UserWarning: careful\n'),
+                               dict(output_type='stream', name='stdout', text='saved /tmp/tmpab12/models/m.pth\n'))}
+    st = all_stats(texts)
+    assert (st['nbs/a.ipynb']['pictures'], st['nbs/a.ipynb']['smallest'], st['nbs/a.ipynb']['blank']) == (2, 250, [0])
+    bad = '\n'.join(problems(st))
+    for want in ('a picture 250 px wide', 'median width 475 px', 'cell 0 shows a blank picture'): assert want in bad, bad
+    assert [k for _, k, _ in scan(texts)['nbs/b.ipynb']] == ['warning', 'path'] and 'nbs/a.ipynb' not in scan(texts)
+    assert '| a.ipynb | 0 → 2 | – → 475 / 250 |' in table({'nbs/a.ipynb': all_stats({'x': nb()})['x']}, st, 'REV')
+
+def test_pictures_are_readable():
+    "Every saved picture of nbs/ is at least 300 px wide and not blank, their median at least 600 px, every notebook under 1 MB"
+    from figures import all_stats, problems, tree_notebooks
+    bad = problems(all_stats({n: (ROOT/n).read_text(encoding='utf-8') for n in tree_notebooks()}))
+    assert not bad, 'python tools/figures.py --check:\n' + '\n'.join(bad)
