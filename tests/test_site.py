@@ -25,11 +25,13 @@ def test_checker_finds_each_problem(tmp_path):
     (tmp_path/'bad.html').write_text('''<html><head><meta name="bissl-page" data-executed="true"></head><body><h2 id="top">bad</h2>
 <img src="nope.png"> <a href="missing.html">m</a> <a href="ok.html#nowhere">n</a> <div class="jp-CodeCell"></div>
 <script src="https://cdn.invalid/x.js"></script><script>throw new Error('boom')</script></body></html>''')
-    shots = {tmp_path/'shots'/'ok.png': (tmp_path/'ok.html', '#top'), tmp_path/'shots'/'bad.png': (tmp_path/'bad.html', '#nope')}
+    shots = {tmp_path/'shots'/'ok.png': (tmp_path/'ok.html', '#top'),
+             tmp_path/'shots'/'bad.png': (tmp_path/'bad.html', '#nope')}
     res = check_site(tmp_path, shots)
     assert res[tmp_path/'ok.html'] == [] and all(p.stat().st_size for p in shots)
     bad = '\n'.join(res[tmp_path/'bad.html'])
-    for want in ("screenshot bad.png: nothing matches '#nope'", 'missing image: nope.png', 'broken link: missing.html', 'broken link: ok.html#nowhere (no such anchor)',
+    for want in ("screenshot bad.png: nothing matches '#nope'",
+                 'missing image: nope.png', 'broken link: missing.html', 'broken link: ok.html#nowhere (no such anchor)',
                  'network resource: https://cdn.invalid/x.js', 'Uncaught Error: boom', 'no outputs: 1 code cells',
                  'page cut short'):
         assert want in bad, f'{want!r} not reported in:\n{bad}'
@@ -168,12 +170,13 @@ def test_figures_finds_each_problem():
     st = all_stats(texts)
     assert (st['nbs/a.ipynb']['pictures'], st['nbs/a.ipynb']['smallest'], st['nbs/a.ipynb']['blank']) == (2, 250, [0])
     bad = '\n'.join(problems(st))
-    for want in ('a picture 250 px wide', 'median width 475 px', 'cell 0 shows a blank picture'): assert want in bad, bad
+    for want in ('a picture 250 px wide', 'median width 475 px', 'cell 0 shows a blank picture'):
+        assert want in bad, bad
     assert [k for _, k, _ in scan(texts)['nbs/b.ipynb']] == ['warning', 'path'] and 'nbs/a.ipynb' not in scan(texts)
     assert '| a.ipynb | 0 → 2 | – → 475 / 250 |' in table({'nbs/a.ipynb': all_stats({'x': nb()})['x']}, st, 'REV')
 
 def test_pictures_are_readable():
-    "Every saved picture of nbs/ is at least 300 px wide and not blank, their median at least 600 px, every notebook under 1 MB"
+    "Every saved picture of nbs/ is 300 px wide or more and not blank, their median 600 px or more, each notebook < 1 MB"
     from figures import all_stats, problems, tree_notebooks
     bad = problems(all_stats({n: (ROOT/n).read_text(encoding='utf-8') for n in tree_notebooks()}))
     assert not bad, 'python tools/figures.py --check:\n' + '\n'.join(bad)

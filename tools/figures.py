@@ -1,9 +1,10 @@
 """The pictures and sizes of the notebooks, before and after: `python tools/figures.py [REV] [--check] [--scan]`.
-Per notebook under nbs/: the count of pictures saved in its outputs, their widths in pixels (median, smallest), and the
-file's size, for the working tree and, given a git revision `REV`, for that revision (read with `git show REV:path`), as a
-markdown table "before → after". `--check` fails (exit 1) where a picture is under 300 px wide, the median width is under
-600 px, a picture is blank (a single colour: an empty figure) or a notebook is over 1 MB. `--scan` lists the saved outputs
-that hold a warning or an absolute machine path (`/tmp/`, `/work/`, `/root/`, `/home/`)."""
+Per notebook under nbs/: the count of pictures saved in its outputs, their widths in pixels (median, smallest), and
+the file's size, for the working tree and, given a git revision `REV`, for that revision (read with
+`git show REV:path`), as a markdown table "before → after". `--check` fails (exit 1) where a picture is under 300 px
+wide, the median width is under 600 px, a picture is blank (a single colour: an empty figure) or a notebook is over
+1 MB. `--scan` lists the saved outputs that hold a warning or an absolute machine path (`/tmp/`, `/work/`, `/root/`,
+`/home/`)."""
 import argparse, base64, io, json, re, statistics, subprocess, sys
 from pathlib import Path
 
@@ -37,7 +38,8 @@ def summary(ws, nbytes):
 def stats(raw):
     "`summary` of a notebook's JSON text `raw`, with the cells of its blank pictures"
     pics = pictures(json.loads(raw))
-    return dict(summary([width(b) for _, _, b in pics], len(raw.encode('utf-8'))), blank=[i for i, _, b in pics if blank(b)])
+    return dict(summary([width(b) for _, _, b in pics], len(raw.encode('utf-8'))),
+                blank=[i for i, _, b in pics if blank(b)])
 
 def tree_notebooks():
     "The notebooks under nbs/ in the working tree, relative to the repo"
@@ -46,11 +48,10 @@ def tree_notebooks():
 
 def rev_notebooks(rev):
     "{path: JSON text} of the notebooks under nbs/ at git revision `rev`"
-    names = subprocess.run(['git', 'ls-tree', '-r', '--name-only', rev, 'nbs'], cwd=ROOT, capture_output=True, text=True,
-                           check=True).stdout.split()
+    git = lambda *a: subprocess.run(['git', *a], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    names = git('ls-tree', '-r', '--name-only', rev, 'nbs').split()
     names = [n for n in names if n.endswith('.ipynb') and not any(s.startswith(('_', '.')) for s in n.split('/')[1:-1])]
-    return {n: subprocess.run(['git', 'show', f'{rev}:{n}'], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-            for n in names}
+    return {n: git('show', f'{rev}:{n}') for n in names}
 
 def _w(s): return '–' if s is None or s['median'] is None else f"{s['median']:.0f} / {s['smallest']}"
 def _n(s): return '–' if s is None else str(s['pictures'])
@@ -67,9 +68,9 @@ def table(before, after, rev=None):
         if rev: rows.append(f'| {n[4:]} | {_arrow(_n(b), _n(a))} | {_arrow(_w(b), _w(a))} | {_arrow(_kb(b), _kb(a))} |')
         else: rows.append(f'| {n[4:]} | {_n(a)} | {_w(a)} | {_kb(a)} |')
     def total(d): return summary([w for s in d.values() for w in s['widths']], sum(s['bytes'] for s in d.values()))
-    if rev: rows.append(f'| **all** | {_arrow(_n(total(before)), _n(total(after)))} | '
-                        f'{_arrow(_w(total(before)), _w(total(after)))} | {_arrow(_kb(total(before)), _kb(total(after)))} |')
-    else: rows.append(f'| **all** | {_n(total(after))} | {_w(total(after))} | {_kb(total(after))} |')
+    b, a = total(before), total(after)
+    if rev: rows.append(f'| **all** | {_arrow(_n(b), _n(a))} | {_arrow(_w(b), _w(a))} | {_arrow(_kb(b), _kb(a))} |')
+    else: rows.append(f'| **all** | {_n(a)} | {_w(a)} | {_kb(a)} |')
     return '\n'.join(rows)
 
 def all_stats(texts):
@@ -80,9 +81,11 @@ def problems(after):
     "What breaks the picture rules, one line each"
     ws = [w for s in after.values() for w in s['widths']]
     res = [f'{n}: a picture {w} px wide (under {MIN_W})' for n, s in after.items() for w in s['widths'] if w < MIN_W]
-    if ws and statistics.median(ws) < MEDIAN_W: res.append(f'median width {statistics.median(ws):.0f} px (under {MEDIAN_W})')
+    if ws and statistics.median(ws) < MEDIAN_W:
+        res.append(f'median width {statistics.median(ws):.0f} px (under {MEDIAN_W})')
     res += [f'{n}: cell {i} shows a blank picture' for n, s in after.items() for i in s['blank']]
-    res += [f'{n}: {s["bytes"]/1e6:.2f} MB (over {MAX_BYTES/1e6:.0f} MB)' for n, s in after.items() if s['bytes'] > MAX_BYTES]
+    res += [f'{n}: {s["bytes"]/1e6:.2f} MB (over {MAX_BYTES/1e6:.0f} MB)'
+            for n, s in after.items() if s['bytes'] > MAX_BYTES]
     return res
 
 def output_text(o):
