@@ -1,7 +1,8 @@
 """The docs site in a real browser: headless Debian Chromium loads every page (tools/check_site.py). The checker is
 shown to catch each kind of problem on a broken page; a small generated site goes through the whole path (execute,
 stamp, nbdev_clean, build, browser); the real site is built from nbs/ into a temporary folder, checked page by page,
-and screenshots of three pages are saved in _docs/screenshots/. Development set only (selenium; tools/test.sh)."""
+and three screenshots are saved in _docs/screenshots/: the home page, lesson 3's hand-written alternation and an API
+block. Development set only (selenium; tools/test.sh)."""
 import json, re, shutil, struct, subprocess, sys
 from pathlib import Path
 import pytest
@@ -24,10 +25,13 @@ def test_checker_finds_each_problem(tmp_path):
     (tmp_path/'bad.html').write_text('''<html><head><meta name="bissl-page" data-executed="true"></head><body><h2 id="top">bad</h2>
 <img src="nope.png"> <a href="missing.html">m</a> <a href="ok.html#nowhere">n</a> <div class="jp-CodeCell"></div>
 <script src="https://cdn.invalid/x.js"></script><script>throw new Error('boom')</script></body></html>''')
-    res = check_site(tmp_path)
-    assert res[tmp_path/'ok.html'] == []
+    shots = {tmp_path/'shots'/'ok.png': (tmp_path/'ok.html', '#top'),
+             tmp_path/'shots'/'bad.png': (tmp_path/'bad.html', '#nope')}
+    res = check_site(tmp_path, shots)
+    assert res[tmp_path/'ok.html'] == [] and all(p.stat().st_size for p in shots)
     bad = '\n'.join(res[tmp_path/'bad.html'])
-    for want in ('missing image: nope.png', 'broken link: missing.html', 'broken link: ok.html#nowhere (no such anchor)',
+    for want in ("screenshot bad.png: nothing matches '#nope'",
+                 'missing image: nope.png', 'broken link: missing.html', 'broken link: ok.html#nowhere (no such anchor)',
                  'network resource: https://cdn.invalid/x.js', 'Uncaught Error: boom', 'no outputs: 1 code cells',
                  'page cut short'):
         assert want in bad, f'{want!r} not reported in:\n{bad}'
@@ -110,7 +114,7 @@ def test_docs_site(tmp_path):
     pages = build(ROOT/'nbs', site)
     ref = [p for p in pages if p.parent == site and p.name[0].isdigit()]
     shots = {SHOTS/'home.png': site/'index.html',
-             SHOTS/'tutorial.png': _pick(pages, site, 'tutorials/pipeline.html', section='tutorials/'),
+             SHOTS/'lesson3_by_hand.png': (site/'lessons'/'03_bissl_end_to_end.html', '[id="One-alternation-by-hand"]'),
              SHOTS/'api.png': (_pick(ref or pages, site, '04_learner.html'), '[id^="cell-id=api-"]')}
     res = check_site(site, shots)
     assert len(res) == len(pages)
@@ -145,3 +149,34 @@ def _check_search_and_links(site):
     order = [re.search(r'\*Tutorial (\d+) of', (ROOT/'nbs'/'tutorials'/f'{n}.ipynb').read_text())[1]
              for n in re.findall(r'href="tutorials/(\w+)\.html"', nav)]
     assert order == sorted(order, key=int), f'tutorials out of reading order: {order}'
+
+def _png(w, h, blank=False):
+    "A base64 PNG of `w`×`h` pixels: white, or with a black bar unless `blank`"
+    import base64, io
+    from PIL import Image
+    im = Image.new('L', (w, h), 255)
+    if not blank: im.paste(0, (0, 0, w//2, h//4))
+    b = io.BytesIO(); im.save(b, 'PNG')
+    return base64.b64encode(b.getvalue()).decode()
+
+def test_figures_finds_each_problem():
+    "tools/figures.py flags a narrow picture, a blank one, a low median, a warning and a machine path in saved outputs"
+    from figures import all_stats, problems, scan, table
+    def nb(*outs): return json.dumps(dict(cells=[dict(cell_type='code', source='', outputs=list(outs))]))
+    img = lambda b64: dict(output_type='display_data', data={'image/png': b64})
+    texts = {'nbs/a.ipynb': nb(img(_png(250, 100)), img(_png(700, 300, blank=True))),
+             'nbs/b.ipynb': nb(dict(output_type='stream', name='stderr', text='x.py:3: UserWarning: careful\n'),
+                               dict(output_type='stream', name='stdout', text='saved /tmp/tmpab12/models/m.pth\n'))}
+    st = all_stats(texts)
+    assert (st['nbs/a.ipynb']['pictures'], st['nbs/a.ipynb']['smallest'], st['nbs/a.ipynb']['blank']) == (2, 250, [0])
+    bad = '\n'.join(problems(st))
+    for want in ('a picture 250 px wide', 'median width 475 px', 'cell 0 shows a blank picture'):
+        assert want in bad, bad
+    assert [k for _, k, _ in scan(texts)['nbs/b.ipynb']] == ['warning', 'path'] and 'nbs/a.ipynb' not in scan(texts)
+    assert '| a.ipynb | 0 → 2 | – → 475 / 250 |' in table({'nbs/a.ipynb': all_stats({'x': nb()})['x']}, st, 'REV')
+
+def test_pictures_are_readable():
+    "Every saved picture of nbs/ is 300 px wide or more and not blank, their median 600 px or more, each notebook < 1 MB"
+    from figures import all_stats, problems, tree_notebooks
+    bad = problems(all_stats({n: (ROOT/n).read_text(encoding='utf-8') for n in tree_notebooks()}))
+    assert not bad, 'python tools/figures.py --check:\n' + '\n'.join(bad)

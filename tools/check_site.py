@@ -87,7 +87,9 @@ def check_site(root, shots=None, width=1280, height=900):
             for png, p in shots.items():
                 p, sel = p if isinstance(p, tuple) else (p, None)
                 if Path(p).resolve() != page.resolve(): continue
-                if sel: drv.execute_script('const e = document.querySelector(arguments[0]); if (e) e.scrollIntoView()', sel)
+                if sel and not drv.execute_script('const e = document.querySelector(arguments[0]); '
+                                                  'if (e) e.scrollIntoView(); return !!e', sel):
+                    res[page].append(f'screenshot {Path(png).name}: nothing matches {sel!r} to scroll to')
                 Path(png).parent.mkdir(parents=True, exist_ok=True); drv.save_screenshot(str(png))
         return res
     finally: drv.quit()
