@@ -143,7 +143,9 @@ def _check_search_and_links(site):
     hits = _search(site, 'fit_bilevel', 'tutorials/simclr.html')
     assert hits and hits[0][0].startswith('BilevelLearner.fit_bilevel') and hits[0][1].endswith('#BilevelLearner.fit_bilevel'), hits
     learner = (site/'04_learner.html').read_text(encoding='utf-8')
-    assert '<a class="doclink" href="#BilevelCallback"><code>BilevelCallback</code></a>' in learner
+    bilevel = (site/'03b_bilevel.html').read_text(encoding='utf-8')
+    assert '<a class="doclink" href="#BilevelCallback"><code>BilevelCallback</code></a>' in bilevel  # on its own page
+    assert re.search(r'<a class="doclink" href="[^"#]*03b_bilevel\.html#BilevelCallback">', learner), 'and from another'
     assert 'not executed for the docs' not in (site/'index.html').read_text(encoding='utf-8'), 'the home page needs no banner'
     nav = learner[learner.index('<h4>Tutorials</h4>'):learner.index('<h4>Results</h4>')]
     order = [re.search(r'\*Tutorial (\d+) of', (ROOT/'nbs'/'tutorials'/f'{n}.ipynb').read_text())[1]
