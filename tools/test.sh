@@ -2,11 +2,13 @@
 # The test suite: notebooks (as nbdev_test runs them, one pytest case each), repo sync checks and tests/.
 # `bash tools/test.sh` (one environment, .venv):
 #  1. the pinned development set, natively: everything but the slowest multi-process tests (SLOW below);
-#  2. the development set under another CPU code path (MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default, 2 threads), the
-#     numeric notebooks and tests only (NUMERIC below): MKL's reproducibility branches and ATen's kernels as other CPUs take them.
+#  2. the development set under another CPU code path (MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default, 2 processes
+#     with 1 thread), the numeric notebooks and tests only (NUMERIC below): MKL's reproducibility branches and ATen's
+#     kernels as other CPUs take them (2 processes: 62 s against 110 s for 1 process with 2 threads on 2 cores).
 # `bash tools/test.sh --matrix` (what CI runs) adds, after those:
 #  (1 then includes SLOW)
-#  3. the numeric tests under MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=avx2, 1 thread;
+#  3. the numeric tests under MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=avx2, 1 process with 2 threads (OpenMP's split
+#     reductions: the one part that runs the numeric tests multi-threaded);
 #  4. the latest compatible set (.venv-latest; BISSL_LATEST=0 skips it): everything but the repo sync checks;
 #  5. the oldest set, settings.ini's floors (.venv-oldest; BISSL_OLDEST=0 skips it): all but the slowest tests.
 # The repo sync checks (tests/test_repo.py) need the development nbdev, and the docs site's browser test (tests/test_site.py)
@@ -34,13 +36,14 @@ last() { [ "${BISSL_LATEST:-1}" != 1 ] && [ "${BISSL_OLDEST:-1}" != 1 ]; }
 # the GPU machine's script from rotting; part 1 tests the bench scripts, the CLI and the study it calls on their own.
 SLOW=(--ignore tests/test_procs.py --ignore tests/test_memory.py --deselect tests/test_gpu_script.py::test_gpu_script_smoke)
 if [ $matrix = 1 ]; then suite .venv/bin/python tests "$@"; else suite .venv/bin/python tests "${SLOW[@]}" "$@"; fi
-echo "development set, MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default, 1 process with 2 threads: the numeric tests"
-if [ $matrix != 1 ]; then exec env MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 \
+echo "development set, MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default, 2 processes with 1 thread: the numeric tests"
+if [ $matrix != 1 ]; then exec env MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default \
+  .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadgroup "${NUMERIC[@]}" "$@"; fi
+MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default suite .venv/bin/python "${NUMERIC[@]}" "$@"
+echo "development set, MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=avx2, 1 process with 2 threads: the numeric tests"
+if last; then exec env MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=avx2 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 \
   .venv/bin/python -m pytest -n 1 --dist loadgroup "${NUMERIC[@]}" "$@"; fi
-MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 TEST_WORKERS=1 suite .venv/bin/python "${NUMERIC[@]}" "$@"
-echo "development set, MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=avx2, 2 processes with 1 thread: the numeric tests"
-if last; then exec env MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=avx2 .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadgroup "${NUMERIC[@]}" "$@"; fi
-MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=avx2 suite .venv/bin/python "${NUMERIC[@]}" "$@"
+MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=avx2 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 TEST_WORKERS=1 suite .venv/bin/python "${NUMERIC[@]}" "$@"
 if [ "${BISSL_LATEST:-1}" = 1 ]; then
   versions .venv-latest/bin/python "latest compatible set:"
   if [ "${BISSL_OLDEST:-1}" != 1 ]; then exec .venv-latest/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadgroup tests --ignore tests/test_repo.py --ignore tests/test_site.py --ignore tests/test_wheel.py "${SLOW[@]}" "$@"; fi
