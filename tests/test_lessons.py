@@ -22,11 +22,13 @@ def test_hand_alternation_matches_fit_bilevel(pinned, tmp_path):
     env = {**os.environ, 'IN_TEST': '1', 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg', 'PYTHONPATH': str(ROOT)}
     if pinned: env.update(MKL_CBWR='COMPATIBLE', ATEN_CPU_CAPABILITY='default')
     script = tmp_path/'lesson3_hand.py'
-    kernels = "\n\nimport os; print('CPU kernels:', torch.backends.cpu.get_cpu_capability(), os.environ.get('MKL_CBWR'))"
+    kernels = ("\n\nimport os; print('CPU kernels:', torch.backends.cpu.get_cpu_capability().replace(' ', '_'), "
+               "os.environ.get('MKL_CBWR'))")
     script.write_text('\n\n'.join(cells_to_check()) + kernels, encoding='utf-8')
     r = subprocess.run([sys.executable, str(script)], cwd=NB.parent, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-6000:]
     fracs = [float(f) for f in re.findall(r'hand − library \S+ \((\S+) of the move\)', r.stdout)]
     assert len(fracs) == 4 and max(fracs) <= 1e-2, r.stdout[-3000:]
     kernels = re.search(r'CPU kernels: (\S+) (\S+)', r.stdout).groups()
-    if pinned: assert kernels == ('DEFAULT', 'COMPATIBLE'), f'the kernels were not pinned: {kernels}'
+    portable = ('DEFAULT', 'NO_AVX')  # ATen's portable kernels, as newer and older torch name them
+    if pinned: assert kernels[0] in portable and kernels[1] == 'COMPATIBLE', f'the kernels were not pinned: {kernels}'
