@@ -2,7 +2,7 @@
 parent of `compare --repeats 2 --jobs 2` reaching its workers (each checkpoints; none is left behind; the rerun resumes)."""
 import json, os, signal, socket, subprocess, sys, time
 from pathlib import Path
-import pytest
+import pytest, torch
 
 from cli_run import ROOT, CMD, ENV, TINY, start, run as run_cli
 TINY_BISSL = ['--lower_steps', '2', '--upper_steps', '2', '--cg_iters', '2', '--head_warmup', '1']
@@ -72,9 +72,15 @@ def test_a_stale_lock_is_taken_over(tmp_path):
     assert f'taking over the lock that process {gone.pid} on {socket.gethostname()} left' in r.stderr, r.stderr[-3000:]
     assert (run/'pretext.json').exists() and not (run/'.lock').exists()
 
+def trained(run, r):
+    "Whether repeat `r` of study `run` has finished its first pretext epoch: its `Checkpoint` is armed, there is work to save"
+    f = run/f'repeat{r}'/'pretext_log.csv'
+    try: return len(f.read_text().splitlines()) >= 2  # the header, then a row per epoch
+    except OSError: return False
+
 def compare_args(run):
-    "A 2-repeat study in 2 processes, tiny; 3 pretext epochs, to send the signal within stage 1"
-    return ['compare', *TINY, '--out', run, '--pretext_epochs', 3, '--alternations', 2, *TINY_BISSL, '--ft_epochs', 1,
+    "A 2-repeat study in 2 processes, tiny; 4 pretext epochs, to send the signal within stage 1, after its first epoch"
+    return ['compare', *TINY, '--out', run, '--pretext_epochs', 4, '--alternations', 2, *TINY_BISSL, '--ft_epochs', 1,
             '--probe_epochs', 0, '--short', 0, '--repeats', 2, '--jobs', 2]
 
 def test_sigterm_to_the_compare_parent_stops_its_workers_and_the_rerun_resumes(tmp_path):
@@ -82,8 +88,8 @@ def test_sigterm_to_the_compare_parent_stops_its_workers_and_the_rerun_resumes(t
     args = compare_args(run)
     p = start(*args)
     try:
-        logs = [run/f'repeat{r}'/'pretext_log.csv' for r in (0, 1)]
-        wait_for(lambda: all(f.exists() for f in logs), p, what='both repeats in their stage 1')
+        # not at the log's creation: a signal before the fit's `Checkpoint` is armed stops the stage with nothing to save
+        wait_for(lambda: trained(run, 0) and trained(run, 1), p, what='both repeats past their first pretext epoch')
         kids = descendants(p.pid)
         assert len(kids) >= 2, kids  # the two workers (and multiprocessing's resource tracker)
         os.kill(p.pid, signal.SIGTERM)  # the parent alone, as a scheduler does
@@ -110,7 +116,7 @@ def test_a_killed_compare_parent_leaves_no_worker_behind(tmp_path):
     with open(tmp_path/'err.txt', 'w') as err:  # a file, not a pipe: nothing blocks the workers' writes once it is gone
         p = subprocess.Popen([*CMD, *map(str, compare_args(run))], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=err)
         try:
-            wait_for(lambda: all((run/f'repeat{r}'/'pretext_log.csv').exists() for r in (0, 1)), p, what='stage 1')
+            wait_for(lambda: trained(run, 0) and trained(run, 1), p, what='both repeats past their first pretext epoch')
             kids = descendants(p.pid)
             assert len(kids) >= 2, kids
             p.kill(); p.wait()
@@ -120,5 +126,7 @@ def test_a_killed_compare_parent_leaves_no_worker_behind(tmp_path):
         while [k for k in kids if alive(k)] and time.time()-t0 < 120: time.sleep(0.1)
     assert not [k for k in kids if alive(k)], 'processes left behind: ' + (tmp_path/'err.txt').read_text()[-3000:]
     for r in (0, 1):
-        assert (run/f'repeat{r}'/'pretext_ckpt.pth').exists() or (run/f'repeat{r}'/'pretext.json').exists(), r
+        ck = run/f'repeat{r}'/'pretext_ckpt.pth'
+        assert ck.exists() or (run/f'repeat{r}'/'pretext.json').exists(), r
+        if ck.exists(): assert torch.load(ck, weights_only=False)['pos']['epoch'] >= 1, r  # whole, and past epoch 0
     assert holder(run) == p.pid  # its lock file stays; the next run takes it over (with a warning)
