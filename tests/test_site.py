@@ -22,8 +22,9 @@ def test_checker_finds_each_problem(tmp_path):
 <h2 id="top">ok</h2><a href="bad.html#top">b</a> <a href="#top">t</a> <a href="https://example.org">external link</a>
 <div class="jp-CodeCell"><div class="jp-OutputArea-output">1</div></div><img src="data:image/png;base64,{PNG1}">
 <div id="bissl-end" hidden></div></body></html>''')
-    (tmp_path/'bad.html').write_text('''<html><head><meta name="bissl-page" data-executed="true"></head><body><h2 id="top">bad</h2>
+    (tmp_path/'bad.html').write_text(f'''<html><head><meta name="bissl-page" data-executed="true"></head><body><h2 id="top">bad</h2>
 <img src="nope.png"> <a href="missing.html">m</a> <a href="ok.html#nowhere">n</a> <div class="jp-CodeCell"></div>
+<div class="jp-InputArea" style="width:200px; overflow:hidden"><pre>{'x = 1; ' * 60}</pre></div>
 <script src="https://cdn.invalid/x.js"></script><script>throw new Error('boom')</script></body></html>''')
     shots = {tmp_path/'shots'/'ok.png': (tmp_path/'ok.html', '#top'),
              tmp_path/'shots'/'bad.png': (tmp_path/'bad.html', '#nope')}
@@ -33,7 +34,7 @@ def test_checker_finds_each_problem(tmp_path):
     for want in ("screenshot bad.png: nothing matches '#nope'",
                  'missing image: nope.png', 'broken link: missing.html', 'broken link: ok.html#nowhere (no such anchor)',
                  'network resource: https://cdn.invalid/x.js', 'Uncaught Error: boom', 'no outputs: 1 code cells',
-                 'page cut short'):
+                 'page cut short', '1 code or text blocks wider than the page'):
         assert want in bad, f'{want!r} not reported in:\n{bad}'
 
 def _nb(path, *cells):

@@ -1,7 +1,7 @@
 """Load every page of the docs site in headless Chromium and list what is wrong: `python tools/check_site.py [_docs]`.
 Problems: a missing image or file, a broken internal link (file or `#anchor`), a JavaScript error (console errors and
-uncaught exceptions), a resource fetched from the network, a notebook page whose code cells show no outputs, and a page
-cut short (without the template's end marker).
+uncaught exceptions), a resource fetched from the network, a notebook page whose code cells show no outputs, a code or
+text block wider than the page (its lines cut off), and a page cut short (without the template's end marker).
 Uses Debian's `chromium` and `chromium-driver` through selenium; nothing is downloaded."""
 import re, shutil, sys, time
 from pathlib import Path
@@ -31,6 +31,7 @@ PAGE_JS = """return {
   code: document.querySelectorAll('.jp-CodeCell').length,
   outputs: document.querySelectorAll('.jp-CodeCell .jp-OutputArea-output').length,
   end: !!document.getElementById('bissl-end'),
+  cut: Array.from(document.querySelectorAll('.jp-InputArea pre, .jp-OutputArea-output pre')).filter(p => p.scrollWidth > p.clientWidth + 1).length,
   errors: window.__errors || []}"""
 
 # Collects errors thrown before the checker asks: added to every page through the DevTools protocol.
@@ -61,6 +62,7 @@ def check_page(drv, page, root):
     t0 = time.monotonic()  # the whole page, under load too
     while drv.execute_script('return document.readyState') != 'complete' and time.monotonic()-t0 < 30: time.sleep(0.1)
     r, res = drv.execute_script(PAGE_JS), []
+    if r['cut']: res.append(f"{r['cut']} code or text blocks wider than the page: their lines are cut off")
     if not r['end']: res.append("page cut short: no end marker (<div id='bissl-end'>, the template's last element)")
     res += [f'missing image: {s}' for s in r['images']]
     res += [f'network resource: {u}' for u in r['external']]
