@@ -73,18 +73,19 @@ def _check_finite(ts, what, solver):
 
 def _prep(b, x0, solver):
     "Checked, up-cast copies of `b` and `x0` (zeros if None)"
-    b = tuple(_up(t) for t in b)
+    b = tuple(_up(t).contiguous() for t in b)  # contiguous, so that no dot product has to copy them
     _check_finite(b, 'the right-hand side b', solver)
     if x0 is None: return b, None
     x0 = tuple(x0)
     if len(x0) != len(b): raise ValueError(f'{solver}: x0 has {len(x0)} tensors, b has {len(b)}')
-    x0 = tuple(_up(t).to(bi) for t,bi in zip(x0, b))
+    x0 = tuple(_up(t).to(bi).contiguous() for t,bi in zip(x0, b))
     _check_finite(x0, 'the initial guess x0', solver)
     return b, x0
 
 def _mv(matvec, x, b, k, solver):
-    "Checked `matvec(x)`, cast like `b`"
-    y = tuple(t.to(bi) for t,bi in zip(matvec(x), b))
+    "Checked `matvec(x)`, cast like `b`, contiguous"
+    # autograd may hand back a conv weight's gradient in another layout, which every later dot product would copy again
+    y = tuple(t.to(bi).contiguous() for t,bi in zip(matvec(x), b))
     _check_finite(y, f'the matvec result at iteration {k}', solver)
     return y
 
